@@ -1,0 +1,96 @@
+"""The decorator: ``@gradgen.derive`` generates the backward when it runs, and attaches it."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import linecache
+import os
+
+from .emit import function_names
+from .errors import GradgenError
+from .load import load_module
+from .pipeline import build_unit, module_text, parse_source
+
+
+def derive(fn=None, *, wrt=None):
+    """Generate the backward of ``fn`` now; usable as ``@derive`` or ``@derive(wrt=("W", "b"))``.
+
+    ``wrt`` names the parameters to differentiate; by default every parameter the
+    result depends on through differentiable operations.
+    """
+    if fn is None:
+        return lambda f: derive(f, wrt=wrt)
+    if isinstance(fn, DerivedFunction):
+        fn = fn.forward
+    return DerivedFunction(fn, wrt)
+
+
+class DerivedFunction:
+    """The forward, unchanged when called, with its generated backward attached.
+
+    Attributes: ``backward``, ``value_and_grad``, ``source`` (the generated module),
+    ``wrt`` (names, in the order gradients are returned), ``seed_name``.
+    """
+
+    def __init__(self, fn, wrt=None):
+        self.forward = fn
+        functools.update_wrapper(self, fn)
+        filename, source = _module_source(fn)
+        ctx, tree, scope = parse_source(source, filename)
+        node = _find_function(tree, fn)
+        if node is None:
+            raise GradgenError(f"cannot find the source of '{fn.__name__}' in {filename}",
+                               filename=filename, hint="derive a function defined in a file")
+        runtime = frozenset(fn.__code__.co_freevars) | frozenset(fn.__globals__)
+        unit = build_unit(ctx, scope, node, wrt, runtime)
+        _check_numpy_aliases(fn, scope, filename)
+        self.wrt = tuple(unit.backward.wrt)
+        self.source = module_text([unit], os.path.basename(filename))
+        namespace = dict(fn.__globals__)
+        if fn.__closure__:
+            namespace.update(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))
+        load_module(self.source, fn.__qualname__, namespace)
+        vg_name, bw_name = function_names(fn.__name__)
+        self.value_and_grad = namespace[vg_name]
+        self.backward = namespace[bw_name]
+        self.seed_name = list(inspect.signature(self.backward).parameters)[-1]
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def __repr__(self):
+        return f"<gradgen.derive {self.forward.__qualname__} wrt={self.wrt}>"
+
+
+def _module_source(fn):
+    try:
+        filename = inspect.getsourcefile(fn) or inspect.getfile(fn)
+    except TypeError:
+        filename = None
+    lines = linecache.getlines(filename, fn.__globals__) if filename else []
+    if not lines:
+        raise GradgenError(f"the source of '{fn.__name__}' is not available",
+                           filename=filename or "<unknown>",
+                           hint="gradgen reads the function's source: define it in a .py file")
+    return filename, "".join(lines)
+
+
+def _find_function(tree, fn):
+    first = fn.__code__.co_firstlineno
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == fn.__name__:
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            if first in (start, node.lineno):
+                return node
+    return None
+
+
+def _check_numpy_aliases(fn, scope, filename):
+    import numpy
+    for alias in scope.numpy_aliases:
+        bound = fn.__globals__.get(alias, numpy)
+        if bound is not numpy:
+            raise GradgenError(f"'{alias}' is imported as numpy but is bound to {bound!r} at run time",
+                               filename=filename, hint=f"do not rebind '{alias}'")

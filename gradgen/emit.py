@@ -1,0 +1,329 @@
+"""From the graph and its reverse pass to the text of a plain-NumPy module.
+
+Decides which forward values get a name (those the backward reads, or that are
+used twice; the user's own variables always), names every value, adjoint and
+temporary deterministically, assembles an ``ast.Module`` and prints it with astor.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from dataclasses import dataclass
+
+import astor
+
+from . import templating
+from .errors import SourceContext
+from .graph import PLACEHOLDER, Graph, placeholders_in, substitute
+from .reverse import SEED, Backward, adjoint_placeholder
+from .scope import ModuleScope, header_statements
+
+_ANY_PLACEHOLDER = re.compile(r"^__g([gat])(\d+)__$")
+_COMMENT = "__gg_comment_{}__"
+_COMMENT_LINE = re.compile(r"^(\s*)__gg_comment_(\d+)__$", re.M)
+
+
+@dataclass
+class Unit:
+    """One derived function on its way to text."""
+
+    graph: Graph
+    backward: Backward
+    ctx: SourceContext
+    scope: ModuleScope
+
+
+def function_names(name: str) -> tuple[str, str]:
+    return f"{name}_value_and_grad", f"{name}_backward"
+
+
+def emit_module(units: list[Unit], *, source_name: str, version: str, command: str | None = None) -> str:
+    """The generated module for ``units``, all from the file called ``source_name``."""
+    comments: list[str] = []
+    functions: list[ast.stmt] = []
+    headers: list[ast.stmt] = []
+    numpy_alias = None
+    for unit in units:
+        builder = _FunctionBuilder(unit, comments)
+        functions.extend(builder.build())
+        numpy_alias = numpy_alias or builder.numpy_alias
+        headers.extend(header_statements(unit.ctx, unit.scope, list(unit.graph.module_names),
+                                         unit.graph.module_names))
+    body_so_far = ast.Module(body=functions, type_ignores=[])
+    helpers = _helpers_used(body_so_far, numpy_alias)
+    if helpers or _mentions(body_so_far, numpy_alias):
+        if not any(_binds(stmt, numpy_alias) for stmt in headers):
+            headers.insert(0, ast.parse(f"import numpy as {numpy_alias}" if numpy_alias != "numpy"
+                                        else "import numpy").body[0])
+    doc = templating.render("module_header.j2", units=units, source_name=source_name,
+                            version=version, command=command, names=[function_names(u.graph.name) for u in units])
+    module = ast.Module(body=[ast.Expr(ast.Constant(doc.strip() + "\n"))] + _dedupe(headers)
+                        + helpers + functions, type_ignores=[])
+    text = astor.to_source(module, pretty_source=''.join)  # no astor line wrapping
+    text = _COMMENT_LINE.sub(lambda m: f"{m.group(1)}# {comments[int(m.group(2))]}", text)
+    return text
+
+
+def _dedupe(stmts):
+    seen, out = set(), []
+    for stmt in stmts:
+        key = ast.dump(stmt)
+        if key not in seen:
+            seen.add(key)
+            out.append(stmt)
+    return out
+
+
+def _binds(stmt, name) -> bool:
+    return isinstance(stmt, ast.Import) and any((a.asname or a.name) == name for a in stmt.names)
+
+
+def _mentions(tree, name) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
+
+
+class _FunctionBuilder:
+    def __init__(self, unit: Unit, comments: list[str]):
+        self.unit = unit
+        self.graph = unit.graph
+        self.backward = unit.backward
+        self.comments = comments
+        self.values = {v.id: v for v in self.graph.values}
+        self.names: dict[str, str] = {}  # placeholder -> final name
+        self.claimed: set[str] = set()
+
+    # -- which values the generated code computes, and which get names ----------
+
+    def _plan(self, backward_trees):
+        graph = self.graph
+        referenced = set()
+        for tree in backward_trees:
+            referenced.update(placeholders_in(tree))
+        self.backward_refs = referenced
+        live = {graph.output.id} | referenced
+        uses: dict[int, int] = {}
+        for node in reversed(list(graph.body.nodes())):
+            if not any(o.id in live for o in node.outs):
+                continue
+            for vid in _placeholder_occurrences(node.expr):
+                live.add(vid)
+                uses[vid] = uses.get(vid, 0) + 1
+        self.live = live
+        materialized = set()
+        for node in graph.body.nodes():
+            out = node.out
+            if out.id not in live and not any(o.id in live for o in node.outs):
+                continue
+            if (node.op == "unpack" or out.user or out is graph.output or uses.get(out.id, 0) >= 2
+                    or (out.id in referenced and not _cheap(node))):
+                materialized.update(o.id for o in node.outs)
+        self.materialized = materialized
+        if graph.output.kind == "node" and not graph.output.user:
+            graph.output.hint = graph.output_name
+
+    def _claim(self, base: str, candidates=None) -> str:
+        reserved = self.graph.reserved
+        for name in candidates or [base]:
+            if name not in self.claimed and name not in reserved:
+                self.claimed.add(name)
+                return name
+        n = 2
+        while f"{base}_{n}" in self.claimed or f"{base}_{n}" in reserved:
+            n += 1
+        self.claimed.add(f"{base}_{n}")
+        return f"{base}_{n}"
+
+    def _name_everything(self):
+        graph = self.graph
+        fixed = {p.name for p in graph.params} | set(graph.module_names) | {graph.name}
+        fixed |= set(function_names(graph.name)) | set(_helper_sources())
+        self.claimed = set(fixed)
+        self.numpy_alias = graph.numpy_alias
+        if graph.numpy_alias not in self.unit.scope.numpy_aliases:  # gradgen imports numpy itself
+            self.numpy_alias = self._claim("np")
+        for p in graph.params:
+            self.names[p.value.placeholder] = p.name
+        self.seed = self._claim(f"d{graph.output_name}", [f"d{graph.output_name}", f"d_{graph.output_name}"])
+        self.names[SEED] = self.seed
+        for node in graph.body.nodes():
+            for out in node.outs:
+                if out.id not in self.materialized:
+                    continue
+                if out.user and out.hint not in self.claimed:
+                    self.claimed.add(out.hint)
+                    self.names[out.placeholder] = out.hint
+                else:
+                    self.names[out.placeholder] = self._claim(out.hint)
+        for placeholder, value in self.backward.adjoints.items():
+            base = self.names.get(value.placeholder, value.hint)
+            self.names[placeholder] = self._claim(f"d{base}", [f"d{base}", f"d_{base}"])
+        for placeholder, hint in self.backward.temps.items():
+            self.names[placeholder] = self._claim(hint)
+
+    # -- expressions ---------------------------------------------------------
+
+    def _value_expr(self, vid: int) -> ast.expr:
+        value = self.values[vid]
+        if value.placeholder in self.names:
+            return ast.Name(id=self.names[value.placeholder], ctx=ast.Load())
+        if value.kind in ("const", "global"):
+            return _copy(value.literal)
+        return substitute(value.producer.expr, self._value_expr)
+
+    def _resolve(self, tree):
+        """Replace every placeholder (values, adjoints, temporaries, the seed) with final code."""
+        builder = self
+
+        class _Resolve(ast.NodeTransformer):
+            def visit_Name(self, node):
+                if node.id == SEED:
+                    return ast.Name(id=builder.seed, ctx=node.ctx)
+                m = _ANY_PLACEHOLDER.match(node.id)
+                if m is None:
+                    return node
+                if m.group(1) == "g":
+                    if isinstance(node.ctx, ast.Store):
+                        return ast.Name(id=builder.names[node.id], ctx=node.ctx)
+                    return builder._value_expr(int(m.group(2)))
+                return ast.Name(id=builder.names[node.id], ctx=node.ctx)
+
+        return _Resolve().visit(tree)
+
+    # -- the functions -------------------------------------------------------
+
+    def build(self) -> list[ast.stmt]:
+        graph, backward = self.graph, self.backward
+        backward_trees = [s for block in backward.blocks for s in block.body] + list(backward.grads)
+        self._plan(backward_trees)
+        self._name_everything()
+        alias = self.numpy_alias
+        for tree in backward_trees:
+            _rename_numpy(tree, alias)
+
+        body: list[ast.stmt] = []
+        for stmt in graph.body.statements:
+            for node in stmt.nodes:
+                outs = [o for o in node.outs if o.id in self.materialized]
+                if not outs:
+                    continue
+                value = substitute(node.expr, self._value_expr)
+                if node.op == "unpack":
+                    target = ast.Tuple(elts=[ast.Name(id=self.names[o.placeholder], ctx=ast.Store())
+                                             for o in node.outs], ctx=ast.Store())
+                else:
+                    target = ast.Name(id=self.names[node.out.placeholder], ctx=ast.Store())
+                body.append(ast.Assign(targets=[target], value=value, lineno=0))
+        output = self._value_expr(graph.output.id)
+        scalar_known = graph.output.rank == 0
+        if not scalar_known and backward.blocks:
+            seed_check = ast.parse(f"if {self.seed} is None:\n    {self.seed} = _scalar_seed(OUT)").body[0]
+            seed_check.body[0].value.args[0] = _copy(output)
+            body.append(seed_check)
+        for block in backward.blocks:
+            self.comments.append(f"{block.stmt.text}   (line {block.stmt.lineno})")
+            body.append(ast.Expr(ast.Name(id=_COMMENT.format(len(self.comments) - 1), ctx=ast.Load())))
+            body.extend(self._resolve(s) for s in block.body)
+        grads = []
+        for expr, fresh in zip(backward.grads, backward.fresh):
+            expr = self._resolve(expr)
+            if not fresh:  # a view or a shared adjoint: hand the caller an array of its own
+                expr = ast.Call(func=ast.Attribute(value=ast.Name(id=alias, ctx=ast.Load()), attr="copy",
+                                                   ctx=ast.Load()), args=[expr], keywords=[])
+            grads.append(expr)
+        body.append(ast.Return(ast.Tuple(elts=[output, ast.Tuple(elts=grads, ctx=ast.Load())],
+                                         ctx=ast.Load())))
+
+        vg_name, bw_name = function_names(graph.name)
+        wrt_text = ", ".join(backward.wrt)
+        args = self._arguments(scalar_known)
+        vg_doc = (f"Value of {graph.name} and its gradients w.r.t. ({wrt_text}).\n\n"
+                  f"    The seed {self.seed} is the adjoint of the result"
+                  + (" (1.0 for a scalar loss)." if scalar_known else
+                     "; leave it out for a scalar result.") + "\n    ")
+        bw_doc = f"Gradients of {graph.name} w.r.t. ({wrt_text}), in that order."
+        call_args = [ast.Name(id=p.name, ctx=ast.Load()) for p in graph.params]
+        call = ast.Call(func=ast.Name(id=vg_name, ctx=ast.Load()), args=call_args,
+                        keywords=[ast.keyword(arg=self.seed, value=ast.Name(id=self.seed, ctx=ast.Load()))])
+        bw_body = [ast.Expr(ast.Constant(bw_doc)),
+                   ast.Return(ast.Subscript(value=call, slice=ast.Constant(1), ctx=ast.Load()))]
+        return [
+            ast.FunctionDef(name=vg_name, args=args, body=[ast.Expr(ast.Constant(vg_doc))] + body,
+                            decorator_list=[], returns=None, lineno=0),
+            ast.FunctionDef(name=bw_name, args=self._arguments(scalar_known), body=bw_body,
+                            decorator_list=[], returns=None, lineno=0),
+        ]
+
+    def _arguments(self, scalar_known: bool) -> ast.arguments:
+        params = self.graph.params
+        positional = [ast.arg(arg=p.name) for p in params] + [ast.arg(arg=self.seed)]
+        defaults = [p.default for p in params]
+        first_default = next((i for i, d in enumerate(defaults) if d is not None), len(defaults))
+        seed_default = ast.Constant(1.0 if scalar_known else None)
+        return ast.arguments(posonlyargs=[], args=positional, vararg=None, kwonlyargs=[], kw_defaults=[],
+                             kwarg=None, defaults=[_copy(d) for d in defaults[first_default:]] + [seed_default])
+
+
+def _placeholder_occurrences(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            m = PLACEHOLDER.match(node.id)
+            if m:
+                yield int(m.group(1))
+
+
+def _cheap(node) -> bool:
+    """A non-differentiable expression cheap enough to recompute where the backward reads it."""
+    if node.op != "nondiff":
+        return False
+    return not any(isinstance(n, ast.Call) for n in ast.walk(node.expr)) and \
+        sum(1 for _ in ast.walk(node.expr)) <= 12
+
+
+def _rename_numpy(tree, alias):
+    if alias == "np":
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "np":
+            node.id = alias
+
+
+def _copy(tree):
+    import copy
+    return copy.deepcopy(tree)
+
+
+@functools.lru_cache(maxsize=None)
+def _helper_sources() -> dict[str, str]:
+    module = ast.parse(templating.render("helpers.py.j2"))
+    return {fn.name: ast.unparse(fn) for fn in module.body if isinstance(fn, ast.FunctionDef)}
+
+
+def _helpers_used(tree, alias) -> list[ast.stmt]:
+    sources = _helper_sources()
+    parsed = {name: ast.parse(src).body[0] for name, src in sources.items()}
+    wanted: list[str] = []
+
+    def want(name):
+        if name in wanted:
+            return
+        for dep in _names_in(parsed[name]):
+            if dep in sources and dep != name:
+                want(dep)
+        wanted.append(name)
+
+    for name in _names_in(tree):
+        if name in sources:
+            want(name)
+    order = list(sources)
+    out = []
+    for name in sorted(wanted, key=order.index):
+        fn = parsed[name]
+        _rename_numpy(fn, alias)
+        out.append(fn)
+    return out
+
+
+def _names_in(tree) -> list[str]:
+    return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name)]

@@ -1,0 +1,139 @@
+"""The static graph every stage reads: values, the primitive nodes that make them, and regions.
+
+A function body is a Region: an ordered list of Statements, each holding the
+nodes its right-hand side lowered to. Branches and loops will be nodes that own
+sub-regions, so nothing below has to change shape to admit them.
+
+Nodes keep their forward expression as an AST in which each input is a
+placeholder name (``__gg7__``). Emission swaps placeholders for the final
+names, so the forward is rebuilt exactly as the user spelled it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+PLACEHOLDER = re.compile(r"^__gg(\d+)__$")
+
+
+@dataclass(eq=False)
+class Value:
+    """One SSA value: a parameter, a constant, a global, or a node's output."""
+
+    id: int
+    hint: str
+    kind: str  # "param" | "const" | "global" | "node"
+    user: bool = False  # bound by the user's own assignment (keeps its name)
+    literal: ast.expr | None = None  # the expression of a const or global
+    producer: "Node | None" = None
+    rank: int | None = None  # 0 when statically a scalar, None when unknown
+    active: bool = False  # depends on a parameter through differentiable edges
+
+    @property
+    def placeholder(self) -> str:
+        return f"__gg{self.id}__"
+
+    def ref(self) -> ast.Name:
+        return ast.Name(id=self.placeholder, ctx=ast.Load())
+
+    def __repr__(self):
+        return f"<Value {self.hint}#{self.id}>"
+
+
+@dataclass(eq=False)
+class Node:
+    """One primitive application, e.g. ``matmul(X, W)`` or ``sum(x, axis=0)``."""
+
+    op: str
+    inputs: list[Value]
+    expr: ast.expr  # forward expression over input placeholders
+    out: Value
+    stmt: "Statement"
+    diff_inputs: tuple[int, ...] = ()  # input positions a gradient flows through
+    attrs: dict = field(default_factory=dict)
+    extra_outs: list[Value] = field(default_factory=list)  # tuple unpacking
+
+    @property
+    def outs(self) -> list[Value]:
+        return [self.out, *self.extra_outs]
+
+
+@dataclass(eq=False)
+class Statement:
+    """One line of the forward function, kept for comments and error locations."""
+
+    lineno: int
+    col: int
+    text: str
+    nodes: list[Node] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Region:
+    """A straight-line sequence of statements."""
+
+    statements: list[Statement] = field(default_factory=list)
+
+    def nodes(self):
+        for stmt in self.statements:
+            yield from stmt.nodes
+
+
+@dataclass(eq=False)
+class Param:
+    name: str
+    value: Value
+    default: ast.expr | None = None
+
+
+@dataclass(eq=False)
+class Graph:
+    """The forward function as a static graph."""
+
+    name: str
+    filename: str
+    params: list[Param]
+    body: Region
+    output: Value
+    output_name: str  # the name the seed is called after: "J" for ``return J``
+    values: list[Value]
+    reserved: set[str]  # every name the forward's code may see
+    numpy_alias: str
+    module_names: dict[str, ast.AST]  # module-level names the forward reads -> first use site
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def substitute(expr: ast.AST, mapping) -> ast.AST:
+    """Copy ``expr`` with each placeholder name replaced by ``mapping(value_id)``."""
+
+    class _Sub(ast.NodeTransformer):
+        def visit_Name(self, node):
+            m = PLACEHOLDER.match(node.id)
+            if m is None:
+                return node
+            return mapping(int(m.group(1)))
+
+    return _Sub().visit(_deepcopy(expr))
+
+
+def placeholders_in(tree: ast.AST) -> list[int]:
+    """Value ids referenced by placeholders in ``tree``, in first-seen order."""
+    seen = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            m = PLACEHOLDER.match(node.id)
+            if m:
+                seen.setdefault(int(m.group(1)), None)
+    return list(seen)
+
+
+def _deepcopy(tree):
+    import copy
+    return copy.deepcopy(tree)

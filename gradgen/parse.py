@@ -1,0 +1,779 @@
+"""From a function's AST to the static graph, refusing (with a location) what it cannot differentiate.
+
+Every right-hand side is lowered to primitive nodes in evaluation order. A
+subexpression that touches no differentiable value is kept whole as one
+``nondiff`` node, so shapes, masks and index arithmetic pass through untouched.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from . import numpy_api as api
+from .errors import SourceContext
+from .graph import Graph, Node, Param, Region, Statement, Value
+from .scope import ModuleScope
+
+_LOOP_HINT = "gradgen differentiates straight-line code for now; unroll it or move it out of the function"
+_UNSUPPORTED_STATEMENTS = {
+    ast.For: ("'for' loops are not supported yet", _LOOP_HINT),
+    ast.AsyncFor: ("'async for' is not supported", _LOOP_HINT),
+    ast.While: ("'while' loops are not supported yet", _LOOP_HINT),
+    ast.If: ("'if' statements are not supported yet",
+             "select with np.where(condition, a, b), or derive each branch as its own function"),
+    ast.With: ("'with' blocks are not supported", "move the 'with' block out of the derived function"),
+    ast.AsyncWith: ("'async with' is not supported", "move it out of the derived function"),
+    ast.Try: ("'try' blocks are not supported", "move error handling out of the derived function"),
+    ast.Raise: ("'raise' is not supported", "check inputs before calling the derived function"),
+    ast.Global: ("'global' is not supported", "pass the value in as an argument"),
+    ast.Nonlocal: ("'nonlocal' is not supported", "pass the value in as an argument"),
+    ast.FunctionDef: ("nested function definitions are not supported",
+                      "define the helper at module level and register a rule for it"),
+    ast.AsyncFunctionDef: ("nested function definitions are not supported",
+                           "define the helper at module level"),
+    ast.ClassDef: ("class definitions inside the function are not supported",
+                   "define the class at module level"),
+    ast.Import: ("imports inside the function are not supported", "import at module level"),
+    ast.ImportFrom: ("imports inside the function are not supported", "import at module level"),
+    ast.Delete: ("'del' is not supported", "drop the 'del' statement"),
+}
+if hasattr(ast, "TryStar"):
+    _UNSUPPORTED_STATEMENTS[ast.TryStar] = _UNSUPPORTED_STATEMENTS[ast.Try]
+if hasattr(ast, "Match"):
+    _UNSUPPORTED_STATEMENTS[ast.Match] = ("'match' is not supported", "use np.where")
+
+_UNSUPPORTED_EXPRESSIONS = {
+    ast.Lambda: ("lambda expressions are not supported", "define the function at module level"),
+    ast.IfExp: ("conditional expressions are not supported yet", "use np.where(condition, a, b)"),
+    ast.ListComp: ("comprehensions are not supported", "write the computation with array operations"),
+    ast.SetComp: ("comprehensions are not supported", "write the computation with array operations"),
+    ast.DictComp: ("comprehensions are not supported", "write the computation with array operations"),
+    ast.GeneratorExp: ("generator expressions are not supported",
+                       "write the computation with array operations"),
+    ast.NamedExpr: ("':=' is not supported", "assign on a line of its own"),
+    ast.Await: ("'await' is not supported", "derive a plain function"),
+    ast.Yield: ("'yield' is not supported", "derive a function that returns its result"),
+    ast.YieldFrom: ("'yield from' is not supported", "derive a function that returns its result"),
+    ast.Starred: ("'*' unpacking is not supported here", "pass the arguments one by one"),
+    ast.Dict: ("dict literals are not supported", "pass arrays directly"),
+    ast.Set: ("set literals are not supported", "use a tuple"),
+    ast.JoinedStr: ("f-strings are not supported", "drop the string"),
+}
+
+_SAFE_BUILTINS = frozenset({"len", "int", "float", "bool", "range", "tuple", "list", "min", "max",
+                            "abs", "round", "slice", "sum", "isinstance", "print", "complex"})
+_PASSIVE_ATTRIBUTES = frozenset({"shape", "ndim", "size", "dtype"})
+
+
+def parse_function(ctx: SourceContext, fn: ast.FunctionDef, scope: ModuleScope,
+                   runtime_names: frozenset[str] = frozenset()) -> Graph:
+    """Lower ``fn`` to a Graph. ``runtime_names``: free names only the decorator can see."""
+    return _Parser(ctx, fn, scope, runtime_names).run()
+
+
+class _Parser:
+    def __init__(self, ctx, fn, scope, runtime_names):
+        self.ctx = ctx
+        self.fn = fn
+        self.scope = scope
+        self.runtime_names = runtime_names
+        self.values: list[Value] = []
+        self.env: dict[str, Value] = {}
+        self.locals = _assigned_names(fn)
+        self.module_names: dict[str, ast.AST] = {}  # name -> first use site
+        self.stmt: Statement | None = None
+        self.region = Region()
+
+    # -- entry ---------------------------------------------------------------
+
+    def run(self) -> Graph:
+        params = self._params()
+        body = list(self.fn.body)
+        if body and _is_docstring(body[0]):
+            body = body[1:]
+        if not body or not isinstance(body[-1], ast.Return):
+            at = body[-1] if body else self.fn
+            raise self.ctx.error(at, f"'{self.fn.name}' must end with a 'return' of the value to differentiate",
+                                 hint="end the function with 'return loss'")
+        output = output_name = None
+        for stmt in body:
+            if isinstance(stmt, ast.Return):
+                if stmt is not body[-1]:
+                    raise self.ctx.error(stmt, "'return' before the end of the function",
+                                         hint="return once, as the last statement")
+                output, output_name = self._return(stmt)
+            else:
+                self._statement(stmt)
+        numpy_alias = next(iter(sorted(self.scope.numpy_aliases)), "np")
+        reserved = set(self.locals) | {p.name for p in params} | set(self.module_names)
+        reserved |= self.scope.numpy_aliases | set(self.scope.bindings) | {self.fn.name}
+        return Graph(name=self.fn.name, filename=self.ctx.filename, params=params, body=self.region,
+                     output=output, output_name=output_name, values=self.values, reserved=reserved,
+                     numpy_alias=numpy_alias, module_names=dict(self.module_names))
+
+    def _params(self) -> list[Param]:
+        args = self.fn.args
+        for bad, what in ((args.vararg, "*args"), (args.kwarg, "**kwargs")):
+            if bad is not None:
+                raise self.ctx.error(bad, f"{what} parameters are not supported",
+                                     hint="name each array parameter")
+        if args.kwonlyargs or args.posonlyargs:
+            arg = (args.kwonlyargs or args.posonlyargs)[0]
+            raise self.ctx.error(arg, "keyword-only and positional-only parameters are not supported",
+                                 hint="use plain positional parameters")
+        positional = args.args
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        params = []
+        for arg, default in zip(positional, defaults):
+            if default is not None:
+                self._check_passive(default)
+                for sub in ast.walk(default):
+                    if isinstance(sub, ast.Name):
+                        self._global_name(sub)
+            value = self._new(arg.arg, "param", user=True, active=True)
+            self.env[arg.arg] = value
+            params.append(Param(arg.arg, value, default))
+        return params
+
+    # -- statements ----------------------------------------------------------
+
+    def _begin(self, stmt: ast.stmt) -> Statement:
+        self.stmt = Statement(stmt.lineno, stmt.col_offset + 1, self.ctx.segment(stmt))
+        self.region.statements.append(self.stmt)
+        return self.stmt
+
+    def _statement(self, stmt: ast.stmt):
+        kind = type(stmt)
+        if kind in _UNSUPPORTED_STATEMENTS:
+            message, hint = _UNSUPPORTED_STATEMENTS[kind]
+            raise self.ctx.error(stmt, message, hint=hint, construct=kind.__name__)
+        if isinstance(stmt, (ast.Pass, ast.Assert)):
+            return
+        if isinstance(stmt, ast.Expr):
+            if _is_docstring(stmt):
+                return
+            raise self.ctx.error(stmt, "an expression statement has no effect on the result",
+                                 hint="remove it: the backward recomputes the forward, so side "
+                                 "effects such as print would run again")
+        if isinstance(stmt, ast.Assign):
+            if len(stmt.targets) != 1:
+                raise self.ctx.error(stmt, "chained assignment 'a = b = ...' is not supported",
+                                     hint="assign one name per line")
+            self._assign(stmt, stmt.targets[0], stmt.value)
+            return
+        if isinstance(stmt, ast.AnnAssign):
+            if stmt.value is None:
+                return
+            self._assign(stmt, stmt.target, stmt.value)
+            return
+        if isinstance(stmt, ast.AugAssign):
+            self._augassign(stmt)
+            return
+        raise self.ctx.error(stmt, f"'{type(stmt).__name__}' statements are not supported",
+                             construct=type(stmt).__name__)
+
+    def _assign(self, stmt, target, value_expr):
+        self._begin(stmt)
+        if isinstance(target, ast.Name):
+            value = self._lower(value_expr)
+            self._bind(target.id, value)
+            return
+        if isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(t, ast.Name) for t in target.elts):
+            if self._mentions_active(value_expr):
+                raise self.ctx.error(stmt, "unpacking a differentiable value into several names is "
+                                     "not supported", hint="index the parts: a = x[0]; b = x[1]")
+            self._unpack(target, value_expr)
+            return
+        if isinstance(target, (ast.Subscript, ast.Attribute)):
+            raise self.ctx.error(target, "assigning into an array or attribute mutates it in place; "
+                                 "gradgen does not support in-place updates yet",
+                                 hint="build a new array instead, e.g. with np.where or np.concatenate",
+                                 construct="in-place assignment")
+        raise self.ctx.error(target, "this assignment target is not supported",
+                             hint="assign to a single name")
+
+    def _augassign(self, stmt: ast.AugAssign):
+        if not isinstance(stmt.target, ast.Name):
+            raise self.ctx.error(stmt.target, "augmented assignment into an array element mutates "
+                                 "it in place; gradgen does not support in-place updates yet",
+                                 hint="build a new array instead", construct="in-place assignment")
+        name = stmt.target.id
+        current = self.env.get(name)
+        if current is None:
+            raise self.ctx.error(stmt.target, f"'{name}' is used before it is assigned")
+        op = type(stmt.op).__name__
+        sym = _OP_SYMBOL.get(op, op)
+        if current.active or self._mentions_active(stmt.value):
+            raise self.ctx.error(stmt, f"'{name} {sym}= ...' updates an array in place",
+                                 hint=f"write '{name} = {name} {sym} ...' instead",
+                                 construct="in-place assignment")
+        self._begin(stmt)
+        load = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), stmt.target)
+        expr = ast.copy_location(ast.BinOp(left=load, op=stmt.op, right=stmt.value), stmt)
+        self._bind(name, self._lower(expr))
+
+    def _unpack(self, target, value_expr):
+        template, inputs = self._passive_template(value_expr)
+        outs = [self._new(t.id, "node", user=True) for t in target.elts]
+        node = Node("unpack", inputs, template, outs[0], self.stmt, extra_outs=outs[1:])
+        self.stmt.nodes.append(node)
+        for t, out in zip(target.elts, outs):
+            out.producer = node
+            self.env[t.id] = out
+
+    def _bind(self, name: str, value: Value):
+        if value.kind == "node" and not value.user:
+            value.hint = name
+            value.user = True
+        self.env[name] = value
+
+    def _return(self, stmt: ast.Return):
+        self._begin(stmt)
+        if stmt.value is None:
+            raise self.ctx.error(stmt, "'return' needs the value to differentiate")
+        if isinstance(stmt.value, (ast.Tuple, ast.List)):
+            raise self.ctx.error(stmt.value, "returning several values is not supported",
+                                 hint="return the single scalar (or array) to differentiate")
+        value = self._lower(stmt.value)
+        name = stmt.value.id if isinstance(stmt.value, ast.Name) else "out"
+        return value, name
+
+    # -- values and nodes ----------------------------------------------------
+
+    def _new(self, hint, kind, *, user=False, literal=None, rank=None, active=False) -> Value:
+        value = Value(len(self.values), hint, kind, user=user, literal=literal, rank=rank, active=active)
+        self.values.append(value)
+        return value
+
+    def _node(self, op, inputs, template, *, diff=(), attrs=None, hint=None, rank=None) -> Value:
+        active = any(inputs[i].active for i in diff)
+        out = self._new(hint or op, "node", rank=rank, active=active)
+        node = Node(op, list(inputs), template, out, self.stmt, tuple(diff), dict(attrs or {}))
+        out.producer = node
+        self.stmt.nodes.append(node)
+        return out
+
+    # -- names ---------------------------------------------------------------
+
+    def _local(self, node: ast.Name) -> Value | None:
+        """The SSA value a local or parameter name holds here; None for globals."""
+        if node.id in self.env:
+            return self.env[node.id]
+        if node.id in self.locals:
+            raise self.ctx.error(node, f"'{node.id}' is used before it is assigned")
+        return None
+
+    def _global_name(self, node: ast.Name) -> str:
+        """Check a module-level or builtin name and record that the generated code needs it."""
+        name = node.id
+        kind = self.scope.kind(name)
+        if kind is None and name not in self.runtime_names:
+            raise self.ctx.error(node, f"name '{name}' is not defined",
+                                 hint="define it at module level or pass it in as an argument")
+        if kind != "builtin":
+            self.module_names.setdefault(name, node)
+        return name
+
+    def _mentions_active(self, expr: ast.AST) -> bool:
+        for sub in ast.walk(expr):
+            if isinstance(sub, ast.Name) and sub.id in self.env and self.env[sub.id].active:
+                return True
+        return False
+
+    # -- lowering ------------------------------------------------------------
+
+    def _lower(self, expr: ast.expr) -> Value:
+        if type(expr) in _UNSUPPORTED_EXPRESSIONS:
+            message, hint = _UNSUPPORTED_EXPRESSIONS[type(expr)]
+            raise self.ctx.error(expr, message, hint=hint, construct=type(expr).__name__)
+        if isinstance(expr, ast.Name):
+            local = self._local(expr)
+            if local is not None:
+                return local
+        if not self._mentions_active(expr):
+            return self._passive(expr)
+        method = getattr(self, f"_lower_{type(expr).__name__}", None)
+        if method is None:
+            raise self.ctx.error(expr, f"'{self.ctx.segment(expr)}' is not supported on "
+                                 "differentiable values", construct=type(expr).__name__)
+        return method(expr)
+
+    def _passive(self, expr: ast.expr) -> Value:
+        """A value no gradient flows through: kept as the user wrote it."""
+        if isinstance(expr, ast.Constant):
+            number = isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool)
+            return self._new(_const_hint(expr), "const", literal=expr, rank=0 if number else None)
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub) and \
+                isinstance(expr.operand, ast.Constant) and isinstance(expr.operand.value, (int, float)):
+            return self._new("const", "const", literal=expr, rank=0)
+        if isinstance(expr, ast.Name):
+            self._global_name(expr)
+            if self.scope.kind(expr.id) == "numpy":
+                raise self.ctx.error(expr, f"'{expr.id}' is the numpy module, not a value")
+            return self._new(expr.id, "global", literal=expr)
+        template, inputs = self._passive_template(expr)
+        return self._node("nondiff", inputs, template, hint=_hint_of(expr))
+
+    def _passive_template(self, expr: ast.expr):
+        self._check_passive(expr)
+        replace, inputs = {}, []
+        for sub in ast.walk(expr):
+            if isinstance(sub, ast.Name):
+                local = self._local(sub)
+                if local is not None:
+                    replace[id(sub)] = local.ref()
+                    inputs.append(local)
+                else:
+                    self._global_name(sub)
+        return _rebuild(expr, replace), inputs
+
+    def _check_passive(self, expr: ast.expr):
+        for sub in ast.walk(expr):
+            if type(sub) in _UNSUPPORTED_EXPRESSIONS:
+                message, hint = _UNSUPPORTED_EXPRESSIONS[type(sub)]
+                raise self.ctx.error(sub, message, hint=hint, construct=type(sub).__name__)
+            if isinstance(sub, ast.Call):
+                self._check_passive_call(sub)
+
+    def _check_passive_call(self, call: ast.Call):
+        path = _dotted(call.func)
+        if path is None:
+            return  # a method call on a value: x.shape.index(...), mask.astype(float)
+        root = path[0]
+        if root in self.env or root in self.locals:
+            return
+        kind = self.scope.kind(root)
+        if kind == "numpy" and len(path) > 1 and path[1] == "random":
+            raise self.ctx.error(call, "random numbers inside a derived function are not supported",
+                                 hint="the backward recomputes the forward and would draw different "
+                                 "numbers; draw them outside and pass them in as an argument")
+        if kind == "builtin" and root not in _SAFE_BUILTINS:
+            raise self.ctx.error(call, f"'{root}(...)' is not supported in a derived function",
+                                 hint="compute it outside and pass the result in")
+        if kind in ("function", "class") or (kind is None and root in self.runtime_names):
+            raise self.ctx.error(call, f"call to '{root}', a function gradgen cannot see into",
+                                 hint=f"compute '{root}(...)' outside and pass it in, or register "
+                                 "a rule for it")
+
+    # expressions on differentiable values
+
+    def _lower_BinOp(self, expr: ast.BinOp) -> Value:
+        op = api.OPERATORS.get(type(expr.op).__name__)
+        if op is None:
+            sym = _OP_SYMBOL.get(type(expr.op).__name__, type(expr.op).__name__)
+            raise self.ctx.error(expr, f"operator '{sym}' is not differentiable",
+                                 hint="apply it only to values that need no gradient (integers, "
+                                 "indices), or rewrite with differentiable operations",
+                                 construct=sym)
+        a, b = self._lower(expr.left), self._lower(expr.right)
+        template = _rebuild(expr, {id(expr.left): a.ref(), id(expr.right): b.ref()})
+        return self._binary(op, a, b, template, expr)
+
+    def _binary(self, op, a, b, template, expr):
+        attrs = {}
+        if op == "pow" and b.kind == "const" and b.rank == 0:
+            attrs["exponent"] = ast.literal_eval(b.literal)
+        if op in ("matmul", "dot"):
+            rank = 0 if a.rank == 1 and b.rank == 1 else None
+        elif op == "outer":
+            rank = 2
+        else:
+            rank = max(a.rank, b.rank) if a.rank is not None and b.rank is not None else None
+        return self._node(op, [a, b], template, diff=(0, 1), attrs=attrs, hint=_hint_of(expr, op),
+                          rank=rank)
+
+    def _lower_UnaryOp(self, expr: ast.UnaryOp) -> Value:
+        a = self._lower(expr.operand)
+        if isinstance(expr.op, ast.UAdd):
+            return a
+        template = _rebuild(expr, {id(expr.operand): a.ref()})
+        if isinstance(expr.op, ast.USub):
+            return self._node("neg", [a], template, diff=(0,), hint=_hint_of(expr, "neg"), rank=a.rank)
+        return self._node("nondiff", [a], template, hint="mask")
+
+    def _lower_Compare(self, expr: ast.Compare) -> Value:
+        parts = [expr.left, *expr.comparators]
+        values = [self._lower(p) for p in parts]
+        template = _rebuild(expr, {id(p): v.ref() for p, v in zip(parts, values)})
+        return self._node("nondiff", values, template, hint="mask")
+
+    def _lower_BoolOp(self, expr: ast.BoolOp) -> Value:
+        values = [self._lower(v) for v in expr.values]
+        template = _rebuild(expr, {id(p): v.ref() for p, v in zip(expr.values, values)})
+        return self._node("nondiff", values, template, hint="mask")
+
+    def _lower_Attribute(self, expr: ast.Attribute) -> Value:
+        base = self._lower(expr.value)
+        template = _rebuild(expr, {id(expr.value): base.ref()})
+        if expr.attr == "T":
+            return self._node("transpose", [base], template, diff=(0,), attrs={"axes": None},
+                              hint=_hint_of(expr, "transpose"), rank=base.rank)
+        if expr.attr in _PASSIVE_ATTRIBUTES:
+            return self._node("nondiff", [base], template, hint=expr.attr)
+        raise self.ctx.error(expr, f"attribute '.{expr.attr}' of a differentiable array is not supported",
+                             hint="supported: .T, .shape, .ndim, .size, .dtype")
+
+    def _lower_Subscript(self, expr: ast.Subscript) -> Value:
+        base = self._lower(expr.value)
+        replace = {id(expr.value): base.ref()}
+        inputs = [base]
+        basic = True
+        for part, is_bound in _index_parts(expr.slice):
+            if part is None:
+                continue
+            if isinstance(part, ast.Constant) and (part.value is None or part.value is Ellipsis or
+                                                   isinstance(part.value, int)):
+                continue
+            if isinstance(part, ast.UnaryOp) and isinstance(part.operand, ast.Constant):
+                continue
+            if not is_bound:
+                basic = False  # an integer array or mask, or an int we cannot see
+            value = self._lower(part)  # an index carries no gradient, whatever it is computed from
+            replace[id(part)] = value.ref()
+            inputs.append(value)
+        template = _rebuild(expr, replace)
+        if not base.active:
+            return self._node("nondiff", inputs, template, hint=_hint_of(expr))
+        return self._node("getitem", inputs, template, diff=(0,), attrs={"basic": basic},
+                          hint=_hint_of(expr, "getitem"))
+
+    def _lower_Call(self, expr: ast.Call) -> Value:
+        for kw in expr.keywords:
+            if kw.arg is None:
+                raise self.ctx.error(kw.value, "'**' arguments are not supported",
+                                     hint="pass the arguments by name")
+            if kw.arg == "out":
+                raise self.ctx.error(kw, "'out=' writes into an array in place; gradgen does not "
+                                     "support in-place updates yet", hint="drop out= and assign the result",
+                                     construct="in-place assignment")
+        for arg in expr.args:
+            if isinstance(arg, ast.Starred):
+                raise self.ctx.error(arg, "'*' arguments are not supported", hint="pass the arguments one by one")
+        func = expr.func
+        path = _dotted(func)
+        if path is not None and path[0] not in self.env and path[0] not in self.locals:
+            kind = self.scope.kind(path[0])
+            if kind == "numpy" and len(path) == 2:
+                return self._numpy_call(expr, path[1])
+            if kind == "import" and len(path) == 1 and path[0] in self.scope.numpy_names:
+                self._global_name(func)
+                return self._numpy_call(expr, self.scope.numpy_names[path[0]])
+            if kind == "builtin":
+                return self._builtin_call(expr, path[0])
+            shown = ".".join(path)
+            if kind == "numpy":
+                raise self.ctx.error(expr, f"np.{'.'.join(path[1:])} is not supported by gradgen yet",
+                                     hint="compute it outside the derived function and pass it in")
+            if kind is None and path[0] not in self.runtime_names:
+                self._global_name(ast.copy_location(ast.Name(id=path[0], ctx=ast.Load()), func))
+            raise self.ctx.error(expr, f"call to '{shown}', a function gradgen cannot see into",
+                                 hint="write it with supported NumPy operations, or compute it outside "
+                                 "the derived function and pass the result in")
+        if isinstance(func, ast.Attribute):
+            return self._method_call(expr, func)
+        raise self.ctx.error(expr, f"calling '{self.ctx.segment(func)}' is not supported")
+
+    def _bind_args(self, call, params, required, name, positional=None):
+        """Map a call's arguments to ``params`` by position and keyword, like Python would."""
+        if len(call.args) > (len(params) if positional is None else positional):
+            raise self.ctx.error(call, f"too many arguments to {name}")
+        bound = dict(zip(params, call.args))
+        for kw in call.keywords:
+            if kw.arg not in params:
+                raise self.ctx.error(kw, f"argument '{kw.arg}=' of {name} is not supported",
+                                     hint=f"supported arguments: {', '.join(params)}")
+            bound[kw.arg] = kw.value
+        missing = [p for p in params[:required] if p not in bound]
+        if missing:
+            raise self.ctx.error(call, f"{name} is missing the argument '{missing[0]}'")
+        return bound
+
+    def _numpy_call(self, call: ast.Call, fname: str) -> Value:
+        label = f"np.{fname}"
+        if fname in api.UNARY:
+            bound = self._bind_args(call, ["x"], 1, label)
+            x = self._lower(bound["x"])
+            template = _rebuild(call, {id(bound["x"]): x.ref()})
+            op = api.UNARY[fname]
+            return self._node(op, [x], template, diff=(0,), hint=_hint_of(call, op), rank=x.rank)
+        if fname in api.BINARY:
+            bound = self._bind_args(call, ["a", "b"], 2, label)
+            a, b = self._lower(bound["a"]), self._lower(bound["b"])
+            template = _rebuild(call, {id(bound["a"]): a.ref(), id(bound["b"]): b.ref()})
+            return self._binary(api.BINARY[fname], a, b, template, call)
+        if fname in api.REDUCTIONS:
+            bound = self._bind_args(call, ["a", "axis", "keepdims"], 1, label)
+            return self._reduction(call, api.REDUCTIONS[fname], bound)
+        if fname == "where":
+            bound = self._bind_args(call, ["condition", "x", "y"], 3, label)
+            c, x, y = (self._lower(bound[k]) for k in ("condition", "x", "y"))
+            template = _rebuild(call, {id(bound[k]): v.ref() for k, v in
+                                       (("condition", c), ("x", x), ("y", y))})
+            return self._node("where", [c, x, y], template, diff=(1, 2), hint=_hint_of(call, "where"))
+        if fname == "transpose":
+            bound = self._bind_args(call, ["a", "axes"], 1, label)
+            return self._transpose(call, bound["a"], bound.get("axes"))
+        if fname == "reshape":
+            params = ["a", "shape", "order"] if any(k.arg == "shape" for k in call.keywords) \
+                else ["a", "newshape", "order"]
+            bound = self._bind_args(call, params, 2, label)
+            if "order" in bound:
+                raise self.ctx.error(bound["order"], "reshape with order= is not supported")
+            return self._reshape(call, bound["a"], [bound[params[1]]])
+        if fname in ("concatenate", "stack"):
+            bound = self._bind_args(call, ["arrays", "axis"], 1, label)
+            return self._join(call, fname, bound)
+        if fname in api.NONDIFF:
+            template, inputs = self._passive_template(call)
+            return self._node("nondiff", inputs, template, hint=fname)
+        raise self.ctx.error(call, f"np.{fname} is not supported by gradgen yet",
+                             hint="write it with supported operations, or compute it outside the "
+                             "derived function and pass it in")
+
+    def _builtin_call(self, call, name):
+        if name == "len":
+            template, inputs = self._passive_template(call)
+            return self._node("nondiff", inputs, template, hint="n")
+        if name == "abs" and len(call.args) == 1 and not call.keywords:
+            x = self._lower(call.args[0])
+            template = _rebuild(call, {id(call.args[0]): x.ref()})
+            return self._node("abs", [x], template, diff=(0,), hint=_hint_of(call, "abs"), rank=x.rank)
+        alternative = {"sum": "np.sum", "max": "np.max or np.maximum", "min": "np.min or np.minimum",
+                       "pow": "the ** operator", "float": "the array itself", "round": "np.round"}
+        raise self.ctx.error(call, f"the builtin '{name}(...)' on a differentiable value is not supported",
+                             hint=f"use {alternative[name]}" if name in alternative
+                             else "use the NumPy equivalent")
+
+    def _method_call(self, call: ast.Call, func: ast.Attribute) -> Value:
+        method = func.attr
+        label = f".{method}()"
+        if method in api.METHOD_REDUCTIONS:
+            bound = self._bind_args(call, ["axis", "keepdims"], 0, label, positional=1)
+            bound["a"] = func.value
+            return self._reduction(call, api.METHOD_REDUCTIONS[method], bound, receiver=True)
+        if method == "reshape":
+            if any(kw.arg == "order" for kw in call.keywords) or (call.keywords and
+                                                                    call.keywords[0].arg != "shape"):
+                raise self.ctx.error(call, ".reshape() with keyword arguments is not supported",
+                                     hint="pass the shape positionally: x.reshape(n, -1)")
+            return self._reshape(call, func.value, list(call.args) + [k.value for k in call.keywords])
+        if method == "transpose":
+            if call.keywords:
+                raise self.ctx.error(call, ".transpose() with keyword arguments is not supported")
+            axes = None
+            if len(call.args) == 1:
+                axes = call.args[0]
+            elif len(call.args) > 1:
+                axes = ast.Tuple(elts=list(call.args), ctx=ast.Load())
+            return self._transpose(call, func.value, axes, receiver=True)
+        if method == "dot":
+            bound = self._bind_args(call, ["b"], 1, label)
+            a, b = self._lower(func.value), self._lower(bound["b"])
+            template = _rebuild(call, {id(func.value): a.ref(), id(bound["b"]): b.ref()})
+            return self._binary("dot", a, b, template, call)
+        if method == "copy" and not call.args and not call.keywords:
+            x = self._lower(func.value)
+            return self._node("copy", [x], _rebuild(call, {id(func.value): x.ref()}), diff=(0,),
+                              hint=_hint_of(func.value), rank=x.rank)
+        receiver = self._lower(func.value)
+        if method in api.METHOD_NONDIFF or not receiver.active:
+            template, inputs = self._passive_template_with(call, {id(func.value): receiver})
+            return self._node("nondiff", inputs, template, hint=method)
+        raise self.ctx.error(call, f"the array method '.{method}()' is not supported by gradgen yet",
+                             hint="write it with supported NumPy functions")
+
+    def _passive_template_with(self, expr, known: dict):
+        """Like _passive_template, with some subexpressions already lowered."""
+        replace, inputs = {}, []
+        for key, value in known.items():
+            replace[key] = value.ref()
+            inputs.append(value)
+        skip = set()
+        for key in known:
+            for sub in ast.walk(next(n for n in ast.walk(expr) if id(n) == key)):
+                skip.add(id(sub))
+        for sub in ast.walk(expr):
+            if id(sub) in skip:
+                continue
+            if type(sub) in _UNSUPPORTED_EXPRESSIONS:
+                self._check_passive(sub)
+            if isinstance(sub, ast.Name):
+                local = self._local(sub)
+                if local is not None:
+                    if local.active:
+                        raise self.ctx.error(sub, "this argument must not be differentiable")
+                    replace[id(sub)] = local.ref()
+                    inputs.append(local)
+                else:
+                    self._global_name(sub)
+        return _rebuild(expr, replace), inputs
+
+    def _reduction(self, call, op, bound, receiver=False) -> Value:
+        a = self._lower(bound["a"])
+        axis = self._literal(bound.get("axis"), "axis", _is_axis)
+        keepdims = self._literal(bound.get("keepdims"), "keepdims", lambda v: isinstance(v, bool))
+        template = _rebuild(call, {id(bound["a"]): a.ref()})
+        rank = 0 if axis is None and not keepdims else None
+        return self._node(op, [a], template, diff=(0,), attrs={"axis": axis, "keepdims": bool(keepdims)},
+                          hint=_hint_of(call, op), rank=rank)
+
+    def _literal(self, node, what, check):
+        if node is None:
+            return None
+        try:
+            value = ast.literal_eval(node)
+        except ValueError:
+            value = _NOT_LITERAL
+        if value is _NOT_LITERAL or not check(value):
+            raise self.ctx.error(node, f"{what} must be written as a literal here",
+                                 hint=f"write {what}=0, {what}=-1 or {what}=(0, 1)" if what == "axis"
+                                 else f"write {what}=True or {what}=False")
+        return value
+
+    def _transpose(self, call, a_expr, axes_expr, receiver=False) -> Value:
+        a = self._lower(a_expr)
+        axes = self._literal(axes_expr, "axes", lambda v: isinstance(v, (tuple, list)) and
+                             sorted(v) == list(range(len(v))))
+        template = _rebuild(call, {id(a_expr): a.ref()})
+        return self._node("transpose", [a], template, diff=(0,),
+                          attrs={"axes": None if axes is None else tuple(axes)},
+                          hint=_hint_of(call, "transpose"), rank=a.rank)
+
+    def _reshape(self, call, a_expr, shape_exprs) -> Value:
+        a = self._lower(a_expr)
+        replace, inputs = {id(a_expr): a.ref()}, [a]
+        for part in shape_exprs:
+            value = self._lower(part)
+            replace[id(part)] = value.ref()
+            inputs.append(value)
+        rank = len(shape_exprs) if len(shape_exprs) > 1 else None
+        return self._node("reshape", inputs, _rebuild(call, replace), diff=(0,),
+                          hint=_hint_of(a_expr), rank=rank)
+
+    def _join(self, call, fname, bound) -> Value:
+        arrays = bound["arrays"]
+        if not isinstance(arrays, (ast.List, ast.Tuple)) or not arrays.elts:
+            raise self.ctx.error(arrays, f"np.{fname} needs a literal list of arrays here",
+                                 hint=f"write np.{fname}([a, b], axis=0)")
+        axis = self._literal(bound.get("axis"), "axis", lambda v: isinstance(v, int))
+        values = [self._lower(e) for e in arrays.elts]
+        template = _rebuild(call, {id(e): v.ref() for e, v in zip(arrays.elts, values)})
+        return self._node(fname, values, template, diff=tuple(range(len(values))),
+                          attrs={"axis": 0 if axis is None else axis}, hint=fname)
+
+
+_NOT_LITERAL = object()
+_OP_SYMBOL = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "FloorDiv": "//", "Mod": "%",
+              "Pow": "**", "MatMult": "@", "LShift": "<<", "RShift": ">>", "BitOr": "|",
+              "BitAnd": "&", "BitXor": "^"}
+
+
+def _is_axis(v) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return True
+    return isinstance(v, tuple) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+
+
+def _index_parts(index: ast.expr):
+    """The expressions inside an index, each with whether it is a slice bound."""
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    for part in parts:
+        if isinstance(part, ast.Slice):
+            for bound in (part.lower, part.upper, part.step):
+                yield bound, True
+        else:
+            yield part, False
+
+
+def _assigned_names(fn: ast.FunctionDef) -> set[str]:
+    names = {a.arg for a in fn.args.args}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def _is_docstring(stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and \
+        isinstance(stmt.value.value, str)
+
+
+def _dotted(func) -> list[str] | None:
+    parts = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return None
+    parts.append(func.id)
+    return parts[::-1]
+
+
+def _rebuild(node, replace: dict):
+    """Copy an AST, swapping the subtrees whose id() is in ``replace``."""
+    if id(node) in replace:
+        return replace[id(node)]
+    if isinstance(node, ast.AST):
+        new = type(node)()
+        for name, value in ast.iter_fields(node):
+            setattr(new, name, _rebuild(value, replace))
+        for attr in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+            if hasattr(node, attr):
+                setattr(new, attr, getattr(node, attr))
+        return new
+    if isinstance(node, list):
+        return [_rebuild(item, replace) for item in node]
+    return node
+
+
+def _const_hint(expr: ast.Constant) -> str:
+    return "const"
+
+
+_OP_HINTS = {"add": "plus", "sub": "minus", "mul": "times", "div": "over"}
+
+
+def _hint_of(expr: ast.expr, op: str | None = None) -> str:
+    """A short descriptive name for an unnamed intermediate, from its source."""
+    def short(e):
+        if isinstance(e, ast.Name):
+            return e.id
+        if isinstance(e, ast.Attribute) and e.attr == "T" and isinstance(e.value, ast.Name):
+            return e.value.id + "T"
+        return None
+
+    name = None
+    if isinstance(expr, ast.BinOp):
+        a, b = short(expr.left), short(expr.right)
+        if op == "matmul" and a and b:
+            name = a + b if len(a) + len(b) <= 6 else f"{a}_{b}"
+        elif op == "pow" and a and isinstance(expr.right, ast.Constant) and expr.right.value == 2:
+            name = f"{a}_sq"
+        elif op in _OP_HINTS and a and b:
+            name = f"{a}_{_OP_HINTS[op]}_{b}"
+        elif a:
+            name = f"{a}_{op}"
+    elif isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub) and short(expr.operand):
+        name = "neg_" + short(expr.operand)
+    elif isinstance(expr, ast.Call):
+        path = _dotted(expr.func)
+        fname = path[-1] if path else "call"
+        first = expr.args[0] if expr.args else None
+        if isinstance(expr.func, ast.Attribute) and path is None or \
+                (isinstance(expr.func, ast.Attribute) and op in ("sum", "mean", "max", "min", "transpose")
+                 and not expr.args and short(expr.func.value)):
+            first = expr.func.value
+        if first is not None and short(first):
+            name = f"{fname}_{short(first)}"
+        else:
+            name = fname
+    elif isinstance(expr, ast.Subscript) and short(expr.value):
+        index = expr.slice
+        name = f"{short(expr.value)}_{index.id}" if isinstance(index, ast.Name) else f"{short(expr.value)}_part"
+    elif isinstance(expr, ast.Attribute) and short(expr.value):
+        name = short(expr.value) + ("T" if expr.attr == "T" else "_" + expr.attr)
+    if name is None or len(name) > 24:
+        name = op or "tmp"
+    return name

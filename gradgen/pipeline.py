@@ -1,0 +1,109 @@
+"""Source text to generated module, stage by stage: parse -> graph -> reverse -> emit.
+
+Both doors use this: the decorator (with the function object's module source)
+and the CLI (with a file it reads but never runs).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from . import __version__
+from .emit import Unit, emit_module
+from .errors import GradgenError, SourceContext
+from .parse import parse_function
+from .reverse import check_wrt, default_wrt, reverse
+from .scope import ModuleScope, read_scope
+
+
+@dataclass
+class DerivedSpec:
+    """A function marked with @gradgen.derive in a file, and the wrt its decorator names."""
+
+    node: ast.FunctionDef
+    wrt: tuple[str, ...] | None
+
+
+def parse_source(source: str, filename: str) -> tuple[SourceContext, ast.Module, ModuleScope]:
+    ctx = SourceContext(source, filename)
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as err:
+        raise GradgenError(f"syntax error: {err.msg}", filename=filename, lineno=err.lineno,
+                           col=err.offset, source_line=err.text, construct="syntax") from None
+    return ctx, tree, read_scope(tree)
+
+
+def build_unit(ctx: SourceContext, scope: ModuleScope, fn: ast.FunctionDef, wrt=None,
+               runtime_names: frozenset[str] = frozenset()) -> Unit:
+    graph = parse_function(ctx, fn, scope, runtime_names)
+    wrt = default_wrt(graph, ctx, fn) if wrt is None else check_wrt(graph, wrt, ctx, fn)
+    return Unit(graph, reverse(graph, wrt), ctx, scope)
+
+
+def module_text(units: list[Unit], source_name: str, command: str | None = None) -> str:
+    return emit_module(units, source_name=source_name, version=__version__, command=command)
+
+
+def derived_functions(ctx: SourceContext, tree: ast.Module) -> list[DerivedSpec]:
+    """Functions in the file decorated with gradgen.derive, in file order."""
+    gradgen_modules, derive_names = set(), set()
+    for stmt in ast.walk(tree):
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.name == "gradgen":
+                    gradgen_modules.add(alias.asname or "gradgen")
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module == "gradgen":
+            for alias in stmt.names:
+                if alias.name == "derive":
+                    derive_names.add(alias.asname or "derive")
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for deco in node.decorator_list:
+            call = deco if isinstance(deco, ast.Call) else None
+            target = call.func if call else deco
+            is_derive = (isinstance(target, ast.Attribute) and target.attr == "derive"
+                         and isinstance(target.value, ast.Name) and target.value.id in gradgen_modules) \
+                or (isinstance(target, ast.Name) and target.id in derive_names)
+            if is_derive:
+                found.append(DerivedSpec(node, _decorator_wrt(ctx, call)))
+    found.sort(key=lambda spec: spec.node.lineno)
+    return found
+
+
+def _decorator_wrt(ctx, call):
+    if call is None:
+        return None
+    for kw in call.keywords:
+        if kw.arg == "wrt":
+            try:
+                value = ast.literal_eval(kw.value)
+            except ValueError:
+                raise ctx.error(kw.value, "wrt must be written as a literal tuple of names here",
+                                hint='write wrt=("W", "b")') from None
+            return (value,) if isinstance(value, str) else tuple(value)
+    return None
+
+
+def generate(source: str, filename: str, *, function: str | None = None, wrt=None,
+             source_name: str | None = None, command: str | None = None) -> str:
+    """The backward module for the derived functions in ``source`` (or the one named)."""
+    ctx, tree, scope = parse_source(source, filename)
+    specs = derived_functions(ctx, tree)
+    if function is not None:
+        specs = [s for s in specs if s.node.name == function]
+        if not specs:
+            candidates = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+            if not candidates:
+                raise GradgenError(f"no function named '{function}' at the top level of this file",
+                                   filename=filename)
+            specs = [DerivedSpec(candidates[0], None)]
+    if not specs:
+        raise GradgenError("no function decorated with @gradgen.derive in this file",
+                           filename=filename,
+                           hint="decorate the forward with @gradgen.derive, or name it with -f NAME")
+    units = [build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt) for spec in specs]
+    return module_text(units, source_name or filename, command)

@@ -1,0 +1,191 @@
+"""The reverse pass: walk the forward graph backwards, rendering one adjoint template per edge.
+
+Adjoints are summed where a value is used more than once ("+ distributes"); a
+first contribution that is just another adjoint is shared by name, not copied.
+The statements produced still refer to values through placeholders; emit.py
+decides the final names.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from . import templating
+from .errors import SourceContext
+from .graph import Graph, Statement, Value
+from .rules import adjoint_rule
+
+SEED = "__gseed__"
+
+
+def adjoint_placeholder(value: Value) -> str:
+    return f"__ga{value.id}__"
+
+
+@dataclass
+class Block:
+    """The backward statements that reverse one forward statement."""
+
+    stmt: Statement
+    body: list[ast.stmt]
+
+
+@dataclass
+class Backward:
+    blocks: list[Block]
+    wrt: list[str]
+    grads: list[ast.expr]  # one per wrt name: the adjoint, or zeros when there is no path
+    fresh: list[bool]  # whether each grad is a new array the caller may own
+    temps: dict[str, str] = field(default_factory=dict)  # placeholder -> name hint
+    adjoints: dict[str, Value] = field(default_factory=dict)  # placeholder -> value it is the adjoint of
+
+
+def reaching_output(graph: Graph) -> set[int]:
+    """Ids of values the output depends on through differentiable edges."""
+    reach = {graph.output.id}
+    for node in reversed(list(graph.body.nodes())):
+        if node.out.id in reach:
+            reach.update(node.inputs[i].id for i in node.diff_inputs)
+    return reach
+
+
+def default_wrt(graph: Graph, ctx: SourceContext, fn_node: ast.AST) -> tuple[str, ...]:
+    reach = reaching_output(graph)
+    names = tuple(p.name for p in graph.params if p.value.id in reach)
+    if not names:
+        raise ctx.error(fn_node, f"the result of '{graph.name}' does not depend on any parameter "
+                        "through differentiable operations",
+                        hint="check that the returned value is computed from the inputs")
+    return names
+
+
+def check_wrt(graph: Graph, wrt, ctx: SourceContext, fn_node: ast.AST) -> tuple[str, ...]:
+    if isinstance(wrt, str):
+        wrt = (wrt,)
+    wrt = tuple(wrt)
+    names = [p.name for p in graph.params]
+    reach = reaching_output(graph)
+    seen = set()
+    for name in wrt:
+        if name not in names:
+            raise ctx.error(fn_node, f"wrt names '{name}', which is not a parameter of '{graph.name}'",
+                            hint=f"parameters: {', '.join(names)}")
+        if name in seen:
+            raise ctx.error(fn_node, f"wrt names '{name}' twice")
+        seen.add(name)
+        value = graph.param(name).value
+        if value.id not in reach:
+            use = _nondiff_use(graph, value)
+            if use is not None:
+                raise ctx.error(fn_node, f"'{name}' reaches the result only through non-differentiable "
+                                f"uses (line {use.stmt.lineno}: {use.stmt.text})",
+                                hint=f"leave '{name}' out of wrt: an index, shape or condition has no gradient")
+    if not wrt:
+        raise ctx.error(fn_node, "wrt is empty", hint="name at least one parameter")
+    return wrt
+
+
+def _nondiff_use(graph, value):
+    for node in graph.body.nodes():
+        if any(v is value for i, v in enumerate(node.inputs) if i not in node.diff_inputs):
+            return node
+    return None
+
+
+def reverse(graph: Graph, wrt: tuple[str, ...]) -> Backward:
+    return _Reverse(graph, wrt).run()
+
+
+class _Reverse:
+    def __init__(self, graph, wrt):
+        self.graph = graph
+        self.wrt = wrt
+        roots = {graph.param(n).value.id for n in wrt}
+        forward = set(roots)
+        for node in graph.body.nodes():
+            if any(node.inputs[i].id in forward for i in node.diff_inputs):
+                forward.add(node.out.id)
+        self.relevant = forward & reaching_output(graph)
+        self.current: dict[int, str] = {}  # value id -> name holding its adjoint so far
+        self.fresh: dict[int, bool] = {}
+        self.temps: dict[str, str] = {}
+        self.adjoints: dict[str, Value] = {}
+
+    def run(self) -> Backward:
+        graph = self.graph
+        if graph.output.id in self.relevant:
+            self.current[graph.output.id] = SEED
+            self.fresh[graph.output.id] = False
+        blocks = []
+        for stmt in reversed(graph.body.statements):
+            body: list[ast.stmt] = []
+            for node in reversed(stmt.nodes):
+                if node.out.id not in self.current:
+                    continue
+                for position in node.diff_inputs:
+                    if node.inputs[position].id in self.relevant:
+                        self._contribute(node, position, body)
+            if body:
+                blocks.append(Block(stmt, body))
+        grads, fresh = [], []
+        for name in self.wrt:
+            value = graph.param(name).value
+            if value.id in self.current:
+                grads.append(ast.Name(id=self.current[value.id], ctx=ast.Load()))
+                fresh.append(self.fresh[value.id])
+            else:
+                grads.append(ast.parse(f"np.zeros(np.shape({value.placeholder}))", mode="eval").body)
+                fresh.append(True)
+        return Backward(blocks, list(self.wrt), grads, fresh, self.temps, self.adjoints)
+
+    def _temp(self, hint: str) -> str:
+        placeholder = f"__gt{len(self.temps)}__"
+        self.temps[placeholder] = hint
+        return placeholder
+
+    def _contribute(self, node, position, body):
+        x = node.inputs[position]
+        call = adjoint_rule(node, position)
+        first = x.id not in self.current
+        own = adjoint_placeholder(x)
+        self.adjoints[own] = x
+        target = own if first else self._temp(f"d{x.hint}_part")
+        macro = getattr(templating.family(call.family), call.macro)
+        wanted = set(macro.arguments)
+        kwargs = {call.target: target, "dout": self.current[node.out.id]}
+        kwargs.update({k: v.placeholder for k, v in call.values.items()})
+        kwargs.update(call.literals)
+        kwargs.update({k: self._temp(hint) for k, hint in call.temps.items() if k in wanted})
+        text = str(macro(**{k: v for k, v in kwargs.items() if k in wanted}))
+        stmts = ast.parse(text.strip()).body
+        last = stmts[-1]
+        assigns_target = isinstance(last, ast.Assign) and isinstance(last.targets[0], ast.Name) \
+            and last.targets[0].id == target
+        if call.unbroadcast:
+            assert assigns_target, f"{call.macro} must end by assigning its adjoint"
+            last.value = ast.Call(func=ast.Name(id="_unbroadcast", ctx=ast.Load()),
+                                  args=[last.value, x.ref()], keywords=[])
+        single = len(stmts) == 1 and assigns_target
+        if first:
+            if single and isinstance(last.value, ast.Name):
+                self.current[x.id] = last.value.id  # share the adjoint, no statement
+                self.fresh[x.id] = False
+                return
+            body.extend(stmts)
+            self.current[x.id] = own
+            self.fresh[x.id] = call.fresh
+            return
+        so_far = ast.Name(id=self.current[x.id], ctx=ast.Load())
+        if single:
+            body.append(_assign(own, ast.BinOp(left=so_far, op=ast.Add(), right=last.value)))
+        else:
+            body.extend(stmts)
+            body.append(_assign(own, ast.BinOp(left=so_far, op=ast.Add(),
+                                               right=ast.Name(id=target, ctx=ast.Load()))))
+        self.current[x.id] = own
+        self.fresh[x.id] = True
+
+
+def _assign(name: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value, lineno=0)

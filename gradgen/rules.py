@@ -1,0 +1,185 @@
+"""Which adjoint template reverses each primitive, and what it needs to be rendered.
+
+One function, ``adjoint_rule(node, position)``, answers for every primitive the
+parser produces; the math itself lives in the jinja2 files under templates/.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from .graph import Node, Value
+
+# binary ops whose operands broadcast against each other (the adjoint is summed back)
+_BROADCASTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where"})
+
+# rules whose result may be a view of, or the same object as, the incoming adjoint
+_NOT_FRESH = frozenset({"add_a", "add_b", "sub_a", "copy", "transpose", "sum", "mean", "reshape",
+                        "concatenate"})
+
+
+@dataclass
+class RuleCall:
+    """One adjoint template to render: which macro, and what fills each of its arguments."""
+
+    family: str
+    macro: str
+    target: str  # the macro argument that names the adjoint being written
+    values: dict[str, Value] = field(default_factory=dict)  # macro argument -> forward value
+    literals: dict[str, object] = field(default_factory=dict)  # macro argument -> plain text/number
+    temps: dict[str, str] = field(default_factory=dict)  # macro argument -> name hint of a temporary
+    unbroadcast: bool = False  # sum the result back to the operand's shape
+    fresh: bool = True  # the result is a new array nobody else holds
+
+
+def adjoint_rule(node: Node, position: int) -> RuleCall:
+    """The rule for the adjoint of ``node.inputs[position]``, given the adjoint of ``node.out``."""
+    op = node.op
+    x = node.inputs[position]
+    handler = _HANDLERS.get(op)
+    if handler is None:  # the parser only makes ops listed here
+        raise AssertionError(f"no adjoint rule for primitive {op!r}")
+    call = handler(node, position, x)
+    call.fresh = call.macro not in _NOT_FRESH and call.fresh
+    if op in _BROADCASTING:
+        # against scalars only, the result already has this operand's shape
+        others = [v for i, v in enumerate(node.inputs) if i != position]
+        call.unbroadcast = not all(v.rank == 0 for v in others)
+    return call
+
+
+def _binary(family, op):
+    def handler(node, position, x):
+        a, b = node.inputs[:2]
+        side = "ab"[position]
+        call = RuleCall(family, f"{op}_{side}", target=f"d{side}",
+                        values={"a": a, "b": b, "out": node.out})
+        return call
+    return handler
+
+
+def _pow(node, position, x):
+    a, b = node.inputs
+    if position == 0 and "exponent" in node.attrs:
+        p = node.attrs["exponent"]
+        return RuleCall("arith", "pow_const", "da", values={"a": a},
+                        literals={"p": _number(p), "p_minus_1": _number(p - 1)})
+    side = "ab"[position]
+    return RuleCall("arith", f"pow_{side}", f"d{side}", values={"a": a, "b": b, "out": node.out})
+
+
+def _unary(node, position, x):
+    return RuleCall("elementwise", node.op, "dx", values={"x": x, "out": node.out})
+
+
+def _neg(node, position, x):
+    return RuleCall("arith", "neg", "dx")
+
+
+def _extremum(node, position, x):
+    a, b = node.inputs
+    side = "ab"[position]
+    return RuleCall("elementwise", f"{node.op}_{side}", f"d{side}", values={"a": a, "b": b},
+                    literals={"tie": a.active and b.active})
+
+
+def _where(node, position, x):
+    side = "xy"[position - 1]
+    return RuleCall("elementwise", f"where_{side}", f"d{side}", values={"condition": node.inputs[0]})
+
+
+def _matmul(node, position, x):
+    a, b = node.inputs
+    side = "ab"[position]
+    if node.op == "dot":
+        return RuleCall("linalg", f"dot_{side}", f"d{side}", values={"a": a, "b": b})
+    if node.op == "outer":
+        return RuleCall("linalg", f"outer_{side}", f"d{side}", values={"a": a, "b": b})
+    return RuleCall("linalg", f"matmul_{side}", f"d{side}", values={"a": a, "b": b},
+                    literals={"a_rank": a.rank, "b_rank": b.rank})
+
+
+def _transpose(node, position, x):
+    axes = node.attrs.get("axes")
+    inverse = None if axes is None else repr(tuple(sorted(range(len(axes)), key=lambda i: axes[i])))
+    return RuleCall("linalg", "transpose", "dx", literals={"inverse": inverse})
+
+
+def _reduction(node, position, x):
+    axis, keepdims = node.attrs["axis"], node.attrs["keepdims"]
+    call = RuleCall("reduce", node.op, "dx", values={"x": x, "out": node.out},
+                    literals={"axis": None if axis is None else repr(axis), "keepdims": keepdims})
+    if node.op == "mean":
+        call.literals["count"] = _count(x, axis)
+    if node.op in ("max", "min"):
+        call.temps["selected"] = f"{x.hint}_is_{node.op}"
+    return call
+
+
+def _count(x: Value, axis) -> str:
+    """Source text for how many entries a mean averages over."""
+    ref = x.placeholder
+    if axis is None:
+        return f"np.size({ref})"
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return " * ".join(f"np.shape({ref})[{a}]" for a in axes) if len(axes) == 1 else \
+        "(" + " * ".join(f"np.shape({ref})[{a}]" for a in axes) + ")"
+
+
+def _reshape(node, position, x):
+    return RuleCall("shape", "reshape", "dx", values={"x": x})
+
+
+def _copy(node, position, x):
+    return RuleCall("elementwise", "copy", "dx")
+
+
+def _getitem(node, position, x):
+    index = node.expr.slice
+    if node.attrs["basic"]:
+        text = ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=index, ctx=ast.Load()))[2:-1]
+        return RuleCall("shape", "getitem_basic", "dx", values={"x": x}, literals={"index": text})
+    return RuleCall("shape", "getitem_scatter", "dx", values={"x": x},
+                    literals={"index": ast.unparse(_index_expression(index))})
+
+
+def _index_expression(index: ast.expr) -> ast.expr:
+    """An index as a plain expression (slices as slice(...)), as np.add.at takes it."""
+    def part(p):
+        if isinstance(p, ast.Slice):
+            bounds = [b if b is not None else ast.Constant(None) for b in (p.lower, p.upper, p.step)]
+            while len(bounds) > 1 and isinstance(bounds[-1], ast.Constant) and bounds[-1].value is None:
+                bounds.pop()
+            return ast.Call(func=ast.Name(id="slice", ctx=ast.Load()), args=bounds, keywords=[])
+        return p
+    if isinstance(index, ast.Tuple):
+        return ast.Tuple(elts=[part(p) for p in index.elts], ctx=ast.Load())
+    return part(index)
+
+
+def _join(node, position, x):
+    axis = node.attrs["axis"]
+    if node.op == "stack":
+        return RuleCall("shape", "stack", "dx", literals={"position": position, "axis": axis})
+    parts = "(" + ", ".join(v.placeholder for v in node.inputs) + ",)"
+    return RuleCall("shape", "concatenate", "dx", literals={"parts": parts, "position": position, "axis": axis})
+
+
+def _number(p) -> str:
+    if isinstance(p, float) and p.is_integer() and abs(p) < 1e15:
+        return str(int(p))
+    return repr(p)
+
+
+_HANDLERS = {
+    "add": _binary("arith", "add"), "sub": _binary("arith", "sub"), "mul": _binary("arith", "mul"),
+    "div": _binary("arith", "div"), "pow": _pow, "neg": _neg,
+    "exp": _unary, "log": _unary, "tanh": _unary, "sqrt": _unary, "abs": _unary, "sin": _unary,
+    "cos": _unary, "copy": _copy, "maximum": _extremum, "minimum": _extremum, "where": _where,
+    "matmul": _matmul, "dot": _matmul, "outer": _matmul, "transpose": _transpose,
+    "sum": _reduction, "mean": _reduction, "max": _reduction, "min": _reduction,
+    "reshape": _reshape, "getitem": _getitem, "concatenate": _join, "stack": _join,
+}
+
+SUPPORTED_OPS = frozenset(_HANDLERS)
