@@ -18,7 +18,7 @@ from . import templating
 from .errors import SourceContext
 from .graph import PLACEHOLDER, Graph, placeholders_in, substitute
 from .reverse import SEED, Backward, adjoint_placeholder
-from .scope import ModuleScope, header_statements
+from .scope import BUILTIN_NAMES, ModuleScope, header_statements
 
 _ANY_PLACEHOLDER = re.compile(r"^__g([gat])(\d+)__$")
 _COMMENT = "__gg_comment_{}__"
@@ -124,7 +124,7 @@ class _FunctionBuilder:
             graph.output.hint = graph.output_name
 
     def _claim(self, base: str, candidates=None) -> str:
-        reserved = self.graph.reserved
+        reserved = self.graph.reserved | BUILTIN_NAMES  # a temporary must not hide len, max, ...
         for name in candidates or [base]:
             if name not in self.claimed and name not in reserved:
                 self.claimed.add(name)

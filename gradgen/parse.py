@@ -152,6 +152,7 @@ class _Parser:
         if isinstance(stmt, ast.Expr):
             if _is_docstring(stmt):
                 return
+            self._check_passive(stmt.value)  # names yield, await, lambda... precisely
             raise self.ctx.error(stmt, "an expression statement has no effect on the result",
                                  hint="remove it: the backward recomputes the forward, so side "
                                  "effects such as print would run again")
@@ -312,7 +313,7 @@ class _Parser:
                 raise self.ctx.error(expr, f"'{expr.id}' is the numpy module, not a value")
             return self._new(expr.id, "global", literal=expr)
         template, inputs = self._passive_template(expr)
-        return self._node("nondiff", inputs, template, hint=_hint_of(expr))
+        return self._node("nondiff", inputs, template, hint=_hint_of(expr), rank=_passive_rank(expr))
 
     def _passive_template(self, expr: ast.expr):
         self._check_passive(expr)
@@ -370,16 +371,18 @@ class _Parser:
         return self._binary(op, a, b, template, expr)
 
     def _binary(self, op, a, b, template, expr):
-        attrs = {}
+        attrs, diff = {}, (0, 1)
         if op == "pow" and b.kind == "const" and b.rank == 0:
             attrs["exponent"] = ast.literal_eval(b.literal)
+            if attrs["exponent"] == 0:
+                diff = ()  # x ** 0 is constant
         if op in ("matmul", "dot"):
             rank = 0 if a.rank == 1 and b.rank == 1 else None
         elif op == "outer":
             rank = 2
         else:
             rank = max(a.rank, b.rank) if a.rank is not None and b.rank is not None else None
-        return self._node(op, [a, b], template, diff=(0, 1), attrs=attrs, hint=_hint_of(expr, op),
+        return self._node(op, [a, b], template, diff=diff, attrs=attrs, hint=_hint_of(expr, op),
                           rank=rank)
 
     def _lower_UnaryOp(self, expr: ast.UnaryOp) -> Value:
@@ -409,7 +412,7 @@ class _Parser:
             return self._node("transpose", [base], template, diff=(0,), attrs={"axes": None},
                               hint=_hint_of(expr, "transpose"), rank=base.rank)
         if expr.attr in _PASSIVE_ATTRIBUTES:
-            return self._node("nondiff", [base], template, hint=expr.attr)
+            return self._node("nondiff", [base], template, hint=expr.attr, rank=_passive_rank(expr))
         raise self.ctx.error(expr, f"attribute '.{expr.attr}' of a differentiable array is not supported",
                              hint="supported: .T, .shape, .ndim, .size, .dtype")
 
@@ -433,7 +436,7 @@ class _Parser:
             inputs.append(value)
         template = _rebuild(expr, replace)
         if not base.active:
-            return self._node("nondiff", inputs, template, hint=_hint_of(expr))
+            return self._node("nondiff", inputs, template, hint=_hint_of(expr), rank=_passive_rank(expr))
         return self._node("getitem", inputs, template, diff=(0,), attrs={"basic": basic},
                           hint=_hint_of(expr, "getitem"))
 
@@ -466,6 +469,13 @@ class _Parser:
                                      hint="compute it outside the derived function and pass it in")
             if kind is None and path[0] not in self.runtime_names:
                 self._global_name(ast.copy_location(ast.Name(id=path[0], ctx=ast.Load()), func))
+            if kind == "import" and len(path) > 1:
+                stmt = self.scope.bindings[path[0]]
+                origin = _import_origin(stmt, path[0])
+                raise self.ctx.error(expr, f"call to '{shown}': '{path[0]}' is {origin} (imported at "
+                                     f"line {stmt.lineno}), not numpy",
+                                     hint="gradgen differentiates NumPy code: import numpy as np, or "
+                                     "compute this outside the derived function and pass it in")
             raise self.ctx.error(expr, f"call to '{shown}', a function gradgen cannot see into",
                                  hint="write it with supported NumPy operations, or compute it outside "
                                  "the derived function and pass the result in")
@@ -687,6 +697,15 @@ def _index_parts(index: ast.expr):
             yield part, False
 
 
+def _import_origin(stmt, name) -> str:
+    for alias in stmt.names:
+        if (alias.asname or alias.name.split(".")[0]) == name:
+            if isinstance(stmt, ast.ImportFrom):
+                return f"{stmt.module}.{alias.name}"
+            return alias.name
+    return "an imported name"
+
+
 def _assigned_names(fn: ast.FunctionDef) -> set[str]:
     names = {a.arg for a in fn.args.args}
     for node in ast.walk(fn):
@@ -733,6 +752,31 @@ def _const_hint(expr: ast.Constant) -> str:
 
 
 _OP_HINTS = {"add": "plus", "sub": "minus", "mul": "times", "div": "over"}
+# what an unnamed intermediate is called when its operands are not simple names
+_FALLBACK_HINTS = {"add": "total", "sub": "diff", "mul": "prod", "div": "ratio", "pow": "power",
+                   "matmul": "product", "dot": "product", "sum": "total", "mean": "avg",
+                   "max": "largest", "min": "smallest", "abs": "magnitude", "neg": "neg",
+                   "getitem": "part", "transpose": "transposed"}
+
+
+def _passive_rank(expr: ast.expr) -> int | None:
+    """0 for expressions that are plainly Python scalars: x.shape[0], len(x), x.ndim."""
+    if isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Attribute) and \
+            expr.value.attr == "shape" and isinstance(expr.slice, (ast.Constant, ast.UnaryOp)):
+        return 0
+    if isinstance(expr, ast.Attribute) and expr.attr in ("ndim", "size"):
+        return 0
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and \
+            expr.func.id in ("len", "int", "float"):
+        return 0
+    if isinstance(expr, ast.BinOp):
+        left, right = _passive_rank(expr.left), _passive_rank(expr.right)
+        if isinstance(expr.left, ast.Constant):
+            left = 0
+        if isinstance(expr.right, ast.Constant):
+            right = 0
+        return 0 if left == 0 and right == 0 else None
+    return None
 
 
 def _hint_of(expr: ast.expr, op: str | None = None) -> str:
@@ -753,8 +797,6 @@ def _hint_of(expr: ast.expr, op: str | None = None) -> str:
             name = f"{a}_sq"
         elif op in _OP_HINTS and a and b:
             name = f"{a}_{_OP_HINTS[op]}_{b}"
-        elif a:
-            name = f"{a}_{op}"
     elif isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub) and short(expr.operand):
         name = "neg_" + short(expr.operand)
     elif isinstance(expr, ast.Call):
@@ -767,7 +809,7 @@ def _hint_of(expr: ast.expr, op: str | None = None) -> str:
             first = expr.func.value
         if first is not None and short(first):
             name = f"{fname}_{short(first)}"
-        else:
+        elif op is None:
             name = fname
     elif isinstance(expr, ast.Subscript) and short(expr.value):
         index = expr.slice
@@ -775,5 +817,5 @@ def _hint_of(expr: ast.expr, op: str | None = None) -> str:
     elif isinstance(expr, ast.Attribute) and short(expr.value):
         name = short(expr.value) + ("T" if expr.attr == "T" else "_" + expr.attr)
     if name is None or len(name) > 24:
-        name = op or "tmp"
+        name = _FALLBACK_HINTS.get(op, op or "tmp")
     return name
