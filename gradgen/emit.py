@@ -300,9 +300,14 @@ def _helper_sources() -> dict[str, str]:
     return {fn.name: ast.unparse(fn) for fn in module.body if isinstance(fn, ast.FunctionDef)}
 
 
+@functools.lru_cache(maxsize=None)
+def _parsed_helpers() -> dict[str, ast.FunctionDef]:
+    return {name: ast.parse(src).body[0] for name, src in _helper_sources().items()}
+
+
 def _helpers_used(tree, alias) -> list[ast.stmt]:
     sources = _helper_sources()
-    parsed = {name: ast.parse(src).body[0] for name, src in sources.items()}
+    parsed = _parsed_helpers()
     wanted: list[str] = []
 
     def want(name):
@@ -319,7 +324,7 @@ def _helpers_used(tree, alias) -> list[ast.stmt]:
     order = list(sources)
     out = []
     for name in sorted(wanted, key=order.index):
-        fn = parsed[name]
+        fn = _copy(parsed[name])
         _rename_numpy(fn, alias)
         out.append(fn)
     return out

@@ -66,5 +66,12 @@ class SourceContext:
 
     def segment(self, node: ast.AST) -> str:
         """The source text of a node, folded onto one line."""
-        text = ast.get_source_segment(self.source, node) or ""
-        return " ".join(part.strip() for part in text.splitlines())
+        first, last = node.lineno, getattr(node, "end_lineno", None) or node.lineno
+        lines = [line.encode("utf-8") for line in self.lines[first - 1:last]]
+        if not lines:
+            return ""
+        end = getattr(node, "end_col_offset", None)
+        if end is not None:  # ast offsets count UTF-8 bytes
+            lines[-1] = lines[-1][:end]
+        lines[0] = lines[0][node.col_offset:]
+        return " ".join(part.decode("utf-8", "replace").strip() for part in lines)

@@ -83,6 +83,7 @@ class _Parser:
         self.module_names: dict[str, ast.AST] = {}  # name -> first use site
         self.stmt: Statement | None = None
         self.region = Region()
+        self._active_cache: dict[int, bool] = {}
 
     # -- entry ---------------------------------------------------------------
 
@@ -138,6 +139,7 @@ class _Parser:
     # -- statements ----------------------------------------------------------
 
     def _begin(self, stmt: ast.stmt) -> Statement:
+        self._active_cache = {}  # the environment changes between statements
         self.stmt = Statement(stmt.lineno, stmt.col_offset + 1, self.ctx.segment(stmt))
         self.region.statements.append(self.stmt)
         return self.stmt
@@ -276,10 +278,25 @@ class _Parser:
         return name
 
     def _mentions_active(self, expr: ast.AST) -> bool:
-        for sub in ast.walk(expr):
-            if isinstance(sub, ast.Name) and sub.id in self.env and self.env[sub.id].active:
-                return True
-        return False
+        """Whether ``expr`` reads a differentiable value; memoised per statement, bottom-up,
+        so deeply nested expressions stay linear."""
+        cache = self._active_cache
+        if id(expr) in cache:
+            return cache[id(expr)]
+        stack, order = [expr], []
+        while stack:  # iterative post-order: no recursion limit on deep expressions
+            node = stack.pop()
+            if id(node) in cache:
+                continue
+            order.append(node)
+            stack.extend(c for c in ast.iter_child_nodes(node) if id(c) not in cache)
+        for node in reversed(order):
+            if isinstance(node, ast.Name):
+                value = self.env.get(node.id)
+                cache[id(node)] = value is not None and value.active
+            else:
+                cache[id(node)] = any(cache[id(c)] for c in ast.iter_child_nodes(node))
+        return cache[id(expr)]
 
     # -- lowering ------------------------------------------------------------
 
