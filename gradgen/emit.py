@@ -23,6 +23,9 @@ from .scope import BUILTIN_NAMES, ModuleScope, header_statements
 _ANY_PLACEHOLDER = re.compile(r"^__g([gat])(\d+)__$")
 _COMMENT = "__gg_comment_{}__"
 _COMMENT_LINE = re.compile(r"^(\s*)__gg_comment_(\d+)__$", re.M)
+_TRAILING = "{}__gg_trailing_{}__"
+_TRAILING_LINE = re.compile(r"^(\s*)(\w+?)__gg_trailing_(\d+)__( = .*)$")
+_COMMENT_COLUMN = 44  # trailing shape comments line up here when the code is shorter
 
 
 @dataclass
@@ -63,7 +66,20 @@ def emit_module(units: list[Unit], *, source_name: str, version: str, command: s
                         + helpers + functions, type_ignores=[])
     text = astor.to_source(module, pretty_source=''.join)  # no astor line wrapping
     text = _COMMENT_LINE.sub(lambda m: f"{m.group(1)}# {comments[int(m.group(2))]}", text)
-    return text
+    return _trailing_comments(text, comments)
+
+
+def _trailing_comments(text: str, comments: list[str]) -> str:
+    """Put each shape comment at the end of its line, aligned when the code is short."""
+    lines = []
+    for line in text.splitlines(True):
+        m = _TRAILING_LINE.match(line.rstrip("\n"))
+        if m is None:
+            lines.append(line)
+            continue
+        code = f"{m.group(1)}{m.group(2)}{m.group(4)}"
+        lines.append(f"{code.ljust(_COMMENT_COLUMN - 2)}  # {comments[int(m.group(3))]}\n")
+    return "".join(lines)
 
 
 def _dedupe(stmts):
@@ -224,7 +240,15 @@ class _FunctionBuilder:
         for block in backward.blocks:
             self.comments.append(f"{block.stmt.text}   (line {block.stmt.lineno})")
             body.append(ast.Expr(ast.Name(id=_COMMENT.format(len(self.comments) - 1), ctx=ast.Load())))
-            body.extend(self._resolve(s) for s in block.body)
+            for stmt in block.body:
+                stmt = self._resolve(stmt)
+                text = getattr(stmt, "gradgen_comment", None)
+                if text and isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+                    self.comments.append(text)
+                    target = stmt.targets[0]
+                    stmt.targets = [ast.Name(id=_TRAILING.format(target.id, len(self.comments) - 1),
+                                             ctx=ast.Store())]
+                body.append(stmt)
         grads = []
         for expr, fresh in zip(backward.grads, backward.fresh):
             expr = self._resolve(expr)

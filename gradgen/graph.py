@@ -30,6 +30,9 @@ class Value:
     producer: "Node | None" = None
     rank: int | None = None  # 0 when statically a scalar, None when unknown
     active: bool = False  # depends on a parameter through differentiable edges
+    shape: tuple | None = None  # static shape (see shapes.py), None when the rank is unknown
+    known: object = None  # a non-differentiable value known statically: a Dim, -1, or a tuple of them
+    dtype: str | None = None  # "float", "int" or "bool" when known
 
     @property
     def placeholder(self) -> str:

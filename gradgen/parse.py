@@ -12,7 +12,9 @@ import ast
 from . import numpy_api as api
 from .errors import SourceContext
 from .graph import Graph, Node, Param, Region, Statement, Value
+from . import shapes
 from .scope import ModuleScope
+from .shapes import ShapeMismatch, infer_shape, static_value
 
 _LOOP_HINT = "gradgen differentiates straight-line code for now; unroll it or move it out of the function"
 _UNSUPPORTED_STATEMENTS = {
@@ -131,7 +133,12 @@ class _Parser:
                 for sub in ast.walk(default):
                     if isinstance(sub, ast.Name):
                         self._global_name(sub)
+            note = shapes.parse_annotation(arg.annotation)
             value = self._new(arg.arg, "param", user=True, active=True)
+            if note is not None:
+                value.shape, value.dtype = note.shape, note.kind
+                value.rank = None if note.shape is None else len(note.shape)
+                value.active = note.kind not in ("int", "bool")  # integer inputs carry no gradient
             self.env[arg.arg] = value
             params.append(Param(arg.arg, value, default))
         return params
@@ -168,6 +175,7 @@ class _Parser:
             if stmt.value is None:
                 return
             self._assign(stmt, stmt.target, stmt.value)
+            self._declare(stmt)
             return
         if isinstance(stmt, ast.AugAssign):
             self._augassign(stmt)
@@ -195,6 +203,24 @@ class _Parser:
         raise self.ctx.error(target, "this assignment target is not supported",
                              hint="assign to a single name")
 
+    def _declare(self, stmt: ast.AnnAssign):
+        """``z: "f[B, H]" = ...``: check the shape gradgen inferred, or learn it."""
+        note = shapes.parse_annotation(stmt.annotation)
+        if note is None or note.shape is None or not isinstance(stmt.target, ast.Name):
+            return
+        value = self.env[stmt.target.id]
+        if value.shape is None:
+            value.shape, value.rank = note.shape, len(note.shape)
+            return
+        same_rank = len(value.shape) == len(note.shape)
+        clash = not same_rank or any(a is not None and b is not None and a != b
+                                     for a, b in zip(value.shape, note.shape))
+        if clash:
+            raise self.ctx.error(stmt.annotation, f"'{stmt.target.id}' is annotated {shapes.show(note.shape)} "
+                                 f"but the right-hand side has shape {shapes.show(value.shape)}",
+                                 hint="fix the annotation or the computation")
+        value.shape = tuple(a if a is not None else b for a, b in zip(value.shape, note.shape))
+
     def _augassign(self, stmt: ast.AugAssign):
         if not isinstance(stmt.target, ast.Name):
             raise self.ctx.error(stmt.target, "augmented assignment into an array element mutates "
@@ -219,6 +245,11 @@ class _Parser:
         template, inputs = self._passive_template(value_expr)
         outs = [self._new(t.id, "node", user=True) for t in target.elts]
         node = Node("unpack", inputs, template, outs[0], self.stmt, extra_outs=outs[1:])
+        known = static_value(template, self.values)
+        if isinstance(known, tuple) and len(known) == len(outs):  # n, d = X.shape
+            for out, item in zip(outs, known):
+                if isinstance(item, shapes.Dim):
+                    out.known, out.rank, out.shape, out.dtype = item, 0, (), "int"
         self.stmt.nodes.append(node)
         for t, out in zip(target.elts, outs):
             out.producer = node
@@ -254,6 +285,20 @@ class _Parser:
         node = Node(op, list(inputs), template, out, self.stmt, tuple(diff), dict(attrs or {}))
         out.producer = node
         self.stmt.nodes.append(node)
+        try:
+            out.shape = infer_shape(node, self.values)
+        except ShapeMismatch as err:
+            shown = ", ".join(f"{v.hint} {shapes.show(v.shape)}" for v in inputs if v.shape is not None)
+            raise self.ctx.error(template, f"shape mismatch: {err}" + (f" ({shown})" if shown else ""),
+                                 hint="check the annotations and the operation: named dimensions "
+                                 "must agree, as when checking work by dimensions") from None
+        if out.shape is not None:
+            out.rank = len(out.shape)
+        if op == "nondiff":
+            out.known = static_value(template, self.values)
+            out.dtype = node.attrs.get("dtype")
+            if isinstance(out.known, shapes.Dim) or out.known == -1:
+                out.rank, out.shape, out.dtype = 0, (), "int"
         return out
 
     # -- names ---------------------------------------------------------------
@@ -320,10 +365,16 @@ class _Parser:
         """A value no gradient flows through: kept as the user wrote it."""
         if isinstance(expr, ast.Constant):
             number = isinstance(expr.value, (int, float)) and not isinstance(expr.value, bool)
-            return self._new(_const_hint(expr), "const", literal=expr, rank=0 if number else None)
+            value = self._new(_const_hint(expr), "const", literal=expr, rank=0 if number else None)
+            if number:
+                value.shape, value.known = (), _known_number(expr.value)
+                value.dtype = "int" if isinstance(expr.value, int) else "float"
+            return value
         if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub) and \
                 isinstance(expr.operand, ast.Constant) and isinstance(expr.operand.value, (int, float)):
-            return self._new("const", "const", literal=expr, rank=0)
+            value = self._new("const", "const", literal=expr, rank=0)
+            value.shape, value.known = (), _known_number(-expr.operand.value)
+            return value
         if isinstance(expr, ast.Name):
             self._global_name(expr)
             if self.scope.kind(expr.id) == "numpy":
@@ -415,7 +466,8 @@ class _Parser:
         parts = [expr.left, *expr.comparators]
         values = [self._lower(p) for p in parts]
         template = _rebuild(expr, {id(p): v.ref() for p, v in zip(parts, values)})
-        return self._node("nondiff", values, template, hint="mask")
+        return self._node("nondiff", values, template, hint="mask", attrs={"dtype": "bool",
+                                                                          "elementwise": True})
 
     def _lower_BoolOp(self, expr: ast.BoolOp) -> Value:
         values = [self._lower(v) for v in expr.values]
@@ -673,9 +725,15 @@ class _Parser:
             value = self._lower(part)
             replace[id(part)] = value.ref()
             inputs.append(value)
-        rank = len(shape_exprs) if len(shape_exprs) > 1 else None
+        known = [v.known for v in inputs[1:]]
+        if len(known) == 1 and isinstance(known[0], tuple):
+            dims = list(known[0])
+        elif len(known) == 1 and known[0] is None and not isinstance(shape_exprs[0], ast.Constant):
+            dims = None  # one argument we cannot read: it may be a whole tuple
+        else:
+            dims = [k if isinstance(k, shapes.Dim) or k == -1 else None for k in known]
         return self._node("reshape", inputs, _rebuild(call, replace), diff=(0,),
-                          hint=_hint_of(a_expr), rank=rank)
+                          hint=_hint_of(a_expr), attrs={"dims": dims})
 
     def _join(self, call, fname, bound) -> Value:
         arrays = bound["arrays"]
@@ -762,6 +820,13 @@ def _rebuild(node, replace: dict):
     if isinstance(node, list):
         return [_rebuild(item, replace) for item in node]
     return node
+
+
+def _known_number(v):
+    """An int literal as a dimension (or -1, reshape's 'the rest'); None for anything else."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        return None
+    return -1 if v == -1 else (shapes.Dim(v) if v >= 0 else None)
 
 
 def _const_hint(expr: ast.Constant) -> str:

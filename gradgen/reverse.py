@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from . import templating
+from . import shapes, templating
 from .errors import SourceContext
 from .graph import Graph, Statement, Value
 from .rules import adjoint_rule
@@ -164,8 +164,10 @@ class _Reverse:
             and last.targets[0].id == target
         if call.unbroadcast:
             assert assigns_target, f"{call.macro} must end by assigning its adjoint"
-            last.value = ast.Call(func=ast.Name(id="_unbroadcast", ctx=ast.Load()),
-                                  args=[last.value, x.ref()], keywords=[])
+            summed = _summed_to_shape(last.value, x, node.out)
+            if isinstance(summed, ast.Call) and isinstance(summed.func, ast.Attribute):
+                call.fresh = True  # a .sum(...) is a new array
+            last.value = summed
         single = len(stmts) == 1 and assigns_target
         if first:
             if single and isinstance(last.value, ast.Name):
@@ -173,6 +175,7 @@ class _Reverse:
                 self.fresh[x.id] = False
                 return
             body.extend(stmts)
+            _comment(body[-1] if assigns_target else None, call.comment)
             self.current[x.id] = own
             self.fresh[x.id] = call.fresh
             return
@@ -183,8 +186,44 @@ class _Reverse:
             body.extend(stmts)
             body.append(_assign(own, ast.BinOp(left=so_far, op=ast.Add(),
                                                right=ast.Name(id=target, ctx=ast.Load()))))
+        _comment(body[-1], call.comment if single else shapes.show(x.shape) if x.shape else None)
         self.current[x.id] = own
         self.fresh[x.id] = True
+
+
+def _comment(stmt, text):
+    """Attach a trailing comment (a shape) for emit.py to print beside the statement."""
+    if stmt is not None and text:
+        stmt.gradgen_comment = text
+
+
+def _summed_to_shape(value: ast.expr, x: Value, out: Value) -> ast.expr:
+    """``value`` (shaped like ``out``) summed over the axes along which ``x`` was broadcast.
+
+    With both shapes known this is the exact ``.sum(axis=0)`` a person writes;
+    otherwise the generated module's ``_unbroadcast`` helper decides at run time.
+    """
+    axes = shapes.unbroadcast_axes(x.shape, out.shape)
+    if axes is None:
+        return ast.Call(func=ast.Name(id="_unbroadcast", ctx=ast.Load()), args=[value, x.ref()],
+                        keywords=[])
+    lead, keep = axes
+    if x.shape == ():
+        return _method(value, "sum", []) if lead else value
+    if lead:
+        axis = ast.Constant(lead[0]) if len(lead) == 1 else ast.Tuple(
+            elts=[ast.Constant(a) for a in lead], ctx=ast.Load())
+        value = _method(value, "sum", [ast.keyword(arg="axis", value=axis)])
+    if keep:
+        axis = ast.Constant(keep[0]) if len(keep) == 1 else ast.Tuple(
+            elts=[ast.Constant(a) for a in keep], ctx=ast.Load())
+        value = _method(value, "sum", [ast.keyword(arg="axis", value=axis),
+                                       ast.keyword(arg="keepdims", value=ast.Constant(True))])
+    return value
+
+
+def _method(value, name, keywords):
+    return ast.Call(func=ast.Attribute(value=value, attr=name, ctx=ast.Load()), args=[], keywords=keywords)
 
 
 def _assign(name: str, value: ast.expr) -> ast.Assign:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from . import shapes
 from .graph import Node, Value
 
 # binary ops whose operands broadcast against each other (the adjoint is summed back)
@@ -31,6 +32,7 @@ class RuleCall:
     temps: dict[str, str] = field(default_factory=dict)  # macro argument -> name hint of a temporary
     unbroadcast: bool = False  # sum the result back to the operand's shape
     fresh: bool = True  # the result is a new array nobody else holds
+    comment: str | None = None  # the shape identity shown beside the statement
 
 
 def adjoint_rule(node: Node, position: int) -> RuleCall:
@@ -46,6 +48,8 @@ def adjoint_rule(node: Node, position: int) -> RuleCall:
         # against scalars only, the result already has this operand's shape
         others = [v for i, v in enumerate(node.inputs) if i != position]
         call.unbroadcast = not all(v.rank == 0 for v in others)
+    if call.comment is None and x.shape:  # scalars go without
+        call.comment = shapes.show(x.shape)
     return call
 
 
@@ -96,8 +100,16 @@ def _matmul(node, position, x):
         return RuleCall("linalg", f"dot_{side}", f"d{side}", values={"a": a, "b": b})
     if node.op == "outer":
         return RuleCall("linalg", f"outer_{side}", f"d{side}", values={"a": a, "b": b})
-    return RuleCall("linalg", f"matmul_{side}", f"d{side}", values={"a": a, "b": b},
+    call = RuleCall("linalg", f"matmul_{side}", f"d{side}", values={"a": a, "b": b},
                     literals={"a_rank": a.rank, "b_rank": b.rank})
+    if a.rank == 2 and b.rank == 2 and node.out.shape is not None:
+        show = shapes.show
+        (m, k), (_, n) = a.shape, b.shape
+        if position == 0:  # da = dout @ b.T
+            call.comment = f"{show((m, k))} = {show((m, n))} @ {show((n, k))}"
+        else:  # db = a.T @ dout
+            call.comment = f"{show((k, n))} = {show((k, m))} @ {show((m, n))}"
+    return call
 
 
 def _transpose(node, position, x):
