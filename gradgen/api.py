@@ -6,11 +6,11 @@ import ast
 import functools
 import inspect
 import linecache
-import os
 
 from .emit import function_names
 from .errors import GradgenError
 from .load import load_module
+from .paths import project_root, shown_path
 from .pipeline import build_unit, module_text, parse_source
 
 
@@ -47,7 +47,7 @@ class DerivedFunction:
         unit = build_unit(ctx, scope, node, wrt, runtime)
         _check_numpy_aliases(fn, scope, filename)
         self.wrt = tuple(unit.backward.wrt)
-        self.source = module_text([unit], os.path.basename(filename))
+        self.source = module_text([unit], shown_path(filename, project_root(filename)))
         namespace = dict(fn.__globals__)
         if fn.__closure__:
             namespace.update(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))

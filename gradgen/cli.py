@@ -14,6 +14,7 @@ import tempfile
 
 from . import __version__
 from .errors import GradgenError
+from .paths import project_root, shown_path
 from .pipeline import generate
 
 
@@ -70,15 +71,18 @@ def _generate(args) -> str:
         except UnicodeDecodeError as err:
             raise GradgenError(f"the file is not UTF-8 text (byte {err.start})", filename=args.file,
                                hint="save the file as UTF-8") from None
-        filename, source_name = args.file, os.path.basename(args.file)
+        filename = args.file
+    root = project_root(args.file if args.file != "-" else args.output or "-")
+    if args.file != "-":
+        source_name = shown_path(args.file, root)
     wrt = tuple(n.strip() for n in args.wrt.split(",") if n.strip()) if args.wrt else None
-    command = ["python -m gradgen", source_name]
+    command = ["python -m gradgen", source_name if args.file != "-" else "-"]
     if args.function:
         command += ["-f", args.function]
     if args.wrt:
         command += ["--wrt", ",".join(wrt)]
     if args.output:
-        command += ["-o", os.path.basename(args.output)]
+        command += ["-o", shown_path(args.output, root)]
     return generate(source, filename, function=args.function, wrt=wrt, source_name=source_name,
                     command=" ".join(command))
 

@@ -153,7 +153,7 @@ class _FunctionBuilder:
 
     def _name_everything(self):
         graph = self.graph
-        fixed = {p.name for p in graph.params} | set(graph.module_names) | {graph.name}
+        fixed = {p.name for p in graph.params} | set(graph.module_names)
         fixed |= set(function_names(graph.name)) | set(_helper_sources())
         self.claimed = set(fixed)
         self.numpy_alias = graph.numpy_alias
@@ -233,8 +233,9 @@ class _FunctionBuilder:
                 body.append(ast.Assign(targets=[target], value=value, lineno=0))
         output = self._value_expr(graph.output.id)
         scalar_known = graph.output.rank == 0
-        if not scalar_known and backward.blocks:
-            seed_check = ast.parse(f"if {self.seed} is None:\n    {self.seed} = _scalar_seed(OUT)").body[0]
+        if not scalar_known and any(_names_in(t).count(SEED) for t in backward_trees):
+            seed_check = ast.parse(f"if {self.seed} is None:\n    {self.seed} = _scalar_seed(OUT, {self.seed!r})"
+                                   ).body[0]
             seed_check.body[0].value.args[0] = _copy(output)
             body.append(seed_check)
         for block in backward.blocks:

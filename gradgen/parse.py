@@ -109,7 +109,7 @@ class _Parser:
                 self._statement(stmt)
         numpy_alias = next(iter(sorted(self.scope.numpy_aliases)), "np")
         reserved = set(self.locals) | {p.name for p in params} | set(self.module_names)
-        reserved |= self.scope.numpy_aliases | set(self.scope.bindings) | {self.fn.name}
+        reserved |= self.scope.numpy_aliases | set(self.scope.bindings)
         return Graph(name=self.fn.name, filename=self.ctx.filename, params=params, body=self.region,
                      output=output, output_name=output_name, values=self.values, reserved=reserved,
                      numpy_alias=numpy_alias, module_names=dict(self.module_names))
@@ -836,9 +836,12 @@ def _const_hint(expr: ast.Constant) -> str:
 _OP_HINTS = {"add": "plus", "sub": "minus", "mul": "times", "div": "over"}
 # what an unnamed intermediate is called when its operands are not simple names
 _FALLBACK_HINTS = {"add": "total", "sub": "diff", "mul": "prod", "div": "ratio", "pow": "power",
-                   "matmul": "product", "dot": "product", "sum": "total", "mean": "avg",
-                   "max": "largest", "min": "smallest", "abs": "magnitude", "neg": "neg",
-                   "getitem": "part", "transpose": "transposed"}
+                   "matmul": "product", "dot": "product", "outer": "outer_product", "sum": "total",
+                   "mean": "avg", "max": "largest", "min": "smallest", "abs": "magnitude",
+                   "neg": "neg", "getitem": "part", "transpose": "transposed", "exp": "exps",
+                   "log": "logs", "tanh": "tanhs", "sqrt": "roots", "sin": "sines", "cos": "cosines",
+                   "maximum": "larger", "minimum": "smaller", "where": "selected",
+                   "concatenate": "joined", "stack": "stacked", "reshape": "reshaped"}
 
 
 def _passive_rank(expr: ast.expr) -> int | None:
@@ -862,42 +865,59 @@ def _passive_rank(expr: ast.expr) -> int | None:
 
 
 def _hint_of(expr: ast.expr, op: str | None = None) -> str:
-    """A short descriptive name for an unnamed intermediate, from its source."""
-    def short(e):
-        if isinstance(e, ast.Name):
-            return e.id
-        if isinstance(e, ast.Attribute) and e.attr == "T" and isinstance(e.value, ast.Name):
-            return e.value.id + "T"
-        return None
-
-    name = None
-    if isinstance(expr, ast.BinOp):
-        a, b = short(expr.left), short(expr.right)
-        if op == "matmul" and a and b:
-            name = a + b if len(a) + len(b) <= 6 else f"{a}_{b}"
-        elif op == "pow" and a and isinstance(expr.right, ast.Constant) and expr.right.value == 2:
-            name = f"{a}_sq"
-        elif op in _OP_HINTS and a and b:
-            name = f"{a}_{_OP_HINTS[op]}_{b}"
-    elif isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub) and short(expr.operand):
-        name = "neg_" + short(expr.operand)
-    elif isinstance(expr, ast.Call):
-        path = _dotted(expr.func)
-        fname = path[-1] if path else "call"
-        first = expr.args[0] if expr.args else None
-        if isinstance(expr.func, ast.Attribute) and path is None or \
-                (isinstance(expr.func, ast.Attribute) and op in ("sum", "mean", "max", "min", "transpose")
-                 and not expr.args and short(expr.func.value)):
-            first = expr.func.value
-        if first is not None and short(first):
-            name = f"{fname}_{short(first)}"
-        elif op is None:
-            name = fname
-    elif isinstance(expr, ast.Subscript) and short(expr.value):
-        index = expr.slice
-        name = f"{short(expr.value)}_{index.id}" if isinstance(index, ast.Name) else f"{short(expr.value)}_part"
-    elif isinstance(expr, ast.Attribute) and short(expr.value):
-        name = short(expr.value) + ("T" if expr.attr == "T" else "_" + expr.attr)
+    """A short descriptive name for an unnamed intermediate, from its source: ``XW`` for
+    ``X @ W``, ``exp_neg_z`` for ``np.exp(-z)``, ``h_minus_y`` for ``h - y``."""
+    name = _describe(expr)
     if name is None or len(name) > 24:
         name = _FALLBACK_HINTS.get(op, op or "tmp")
     return name
+
+
+_NUMBER_WORDS = {0: "zero", 1: "one", 2: "two", 3: "three", 0.5: "half", 10: "ten"}
+
+
+def _describe(e) -> str | None:
+    if isinstance(e, ast.Name):
+        return e.id
+    if isinstance(e, ast.Constant) and not isinstance(e.value, bool):
+        return _NUMBER_WORDS.get(e.value)
+    if isinstance(e, ast.Attribute):
+        inner = _describe(e.value)
+        if inner is None:
+            return None
+        return inner + "T" if e.attr == "T" else f"{inner}_{e.attr}"
+    if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub):
+        inner = _describe(e.operand)
+        return inner and "neg_" + inner
+    if isinstance(e, ast.BinOp):
+        a, b = _describe(e.left), _describe(e.right)
+        op = api.OPERATORS.get(type(e.op).__name__)
+        if op == "pow" and a and isinstance(e.right, ast.Constant) and e.right.value == 2:
+            return f"{a}_sq"
+        if not (a and b):
+            return None
+        if op == "matmul":
+            return a + b if len(a) + len(b) <= 6 else f"{a}_{b}"
+        if op in _OP_HINTS:
+            return f"{a}_{_OP_HINTS[op]}_{b}"
+        return None
+    if isinstance(e, ast.Call):
+        path = _dotted(e.func)
+        if path is not None and len(path) > 1 and path[0] not in ("np", "numpy") and \
+                isinstance(e.func, ast.Attribute) and not e.args:
+            inner = _describe(e.func.value)  # a method: x.sum(axis=0) -> sum_x
+            return inner and f"{e.func.attr}_{inner}"
+        fname = {"maximum": "max", "minimum": "min", "amax": "max", "amin": "min"}.get(
+            path[-1], path[-1]) if path else None
+        args = [_describe(a) for a in e.args[:2]]
+        if fname and args and all(args) and fname not in ("reshape", "transpose"):
+            return "_".join([fname, *args]) if fname in ("max", "min") else f"{fname}_{args[0]}"
+        if fname and args and args[0]:
+            return f"{fname}_{args[0]}" if fname not in ("reshape", "transpose") else args[0]
+        return None
+    if isinstance(e, ast.Subscript):
+        base = _describe(e.value)
+        if base is None:
+            return None
+        return f"{base}_{e.slice.id}" if isinstance(e.slice, ast.Name) else f"{base}_part"
+    return None

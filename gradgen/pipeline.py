@@ -38,8 +38,17 @@ def parse_source(source: str, filename: str) -> tuple[SourceContext, ast.Module,
 def build_unit(ctx: SourceContext, scope: ModuleScope, fn: ast.FunctionDef, wrt=None,
                runtime_names: frozenset[str] = frozenset()) -> Unit:
     graph = parse_function(ctx, fn, scope, runtime_names)
-    wrt = default_wrt(graph, ctx, fn) if wrt is None else check_wrt(graph, wrt, ctx, fn)
+    wrt = default_wrt(graph, ctx, fn) if wrt is None else check_wrt(graph, wrt, ctx, _wrt_site(fn))
     return Unit(graph, reverse(graph, wrt), ctx, scope)
+
+
+def _wrt_site(fn: ast.FunctionDef) -> ast.AST:
+    """Where a wrt problem is shown: the decorator's wrt=..., else the def line."""
+    for deco in fn.decorator_list:
+        for kw in getattr(deco, "keywords", []):
+            if kw.arg == "wrt":
+                return kw.value
+    return fn
 
 
 def module_text(units: list[Unit], source_name: str, command: str | None = None) -> str:
