@@ -50,30 +50,17 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     h = np.maximum(z, 0.0)
     hU = h @ U
     theta = hU + b2
-    max_theta = theta.max(axis=1, keepdims=True)
-    e = np.exp(theta - max_theta)
-    sum_e = e.sum(axis=1, keepdims=True)
-    yhat = e / sum_e
+    e = np.exp(theta - theta.max(axis=1, keepdims=True))
+    yhat = e / e.sum(axis=1, keepdims=True)
     log_yhat = np.log(yhat)
     y_times_log_yhat = y * log_yhat
     J = -np.sum(y_times_log_yhat) / n
     # J = -np.sum(y * np.log(yhat)) / n   (line 30)
-    dneg_sum_y_times_log_yhat = dJ / n
-    dsum_y_times_log_yhat = -dneg_sum_y_times_log_yhat
-    dy_times_log_yhat = np.broadcast_to(dsum_y_times_log_yhat, np.shape(y_times_log_yhat))
+    dneg = dJ / n
+    dtotal = -dneg
+    dy_times_log_yhat = np.broadcast_to(dtotal, np.shape(y_times_log_yhat))
     dlog_yhat = _unbroadcast(dy_times_log_yhat * y, log_yhat)
-    dyhat = dlog_yhat / yhat
-    # yhat = e / e.sum(axis=1, keepdims=True)   (line 29)
-    de = _unbroadcast(dyhat / sum_e, e)
-    dsum_e = _unbroadcast(-dyhat * yhat / sum_e, sum_e)
-    de = de + np.broadcast_to(dsum_e, np.shape(e))
-    # e = np.exp(theta - theta.max(axis=1, keepdims=True))   (line 28)
-    dtheta_minus_max_theta = de * e
-    dtheta = _unbroadcast(dtheta_minus_max_theta, theta)
-    dmax_theta = _unbroadcast(-dtheta_minus_max_theta, max_theta)
-    theta_is_max = theta == max_theta
-    dtheta_part = theta_is_max * (dmax_theta / theta_is_max.sum(axis=1, keepdims=True))
-    dtheta = dtheta + dtheta_part
+    dtheta = dlog_yhat - yhat * np.sum(dlog_yhat, axis=1, keepdims=True)
     # theta = h @ U + b2   (line 27)
     dhU = _unbroadcast(dtheta, hU)
     db2 = _unbroadcast(dtheta, b2)

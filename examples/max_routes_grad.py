@@ -59,12 +59,12 @@ def f_sum_value_and_grad(x, y, z, dout=1.0):
     """
     x_plus_y = x + y
     max_y_z = np.maximum(y, z)
-    x_plus_y_times_max_y_z = x_plus_y * max_y_z
-    out = np.sum(x_plus_y_times_max_y_z)
+    prod = x_plus_y * max_y_z
+    out = np.sum(prod)
     # return np.sum((x + y) * np.maximum(y, z))   (line 26)
-    dx_plus_y_times_max_y_z = np.broadcast_to(dout, np.shape(x_plus_y_times_max_y_z))
-    dx_plus_y = _unbroadcast(dx_plus_y_times_max_y_z * max_y_z, x_plus_y)
-    dmax_y_z = _unbroadcast(dx_plus_y_times_max_y_z * x_plus_y, max_y_z)
+    dprod = np.broadcast_to(dout, np.shape(prod))
+    dx_plus_y = _unbroadcast(dprod * max_y_z, x_plus_y)
+    dmax_y_z = _unbroadcast(dprod * x_plus_y, max_y_z)
     dy = _unbroadcast(dmax_y_z * ((y > z) + 0.5 * (y == z)), y)
     dz = _unbroadcast(dmax_y_z * ((z > y) + 0.5 * (y == z)), z)
     dx = _unbroadcast(dx_plus_y, x)

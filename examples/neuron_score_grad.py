@@ -51,9 +51,7 @@ def score_value_and_grad(W, b, u, x, ds=None):
     """
     Wx = W @ x
     z = Wx + b
-    exp_neg_z = np.exp(-z)
-    one_plus_exp_neg_z = 1 + exp_neg_z
-    h = 1 / one_plus_exp_neg_z
+    h = 1 / (1 + np.exp(-z))
     s = u @ h
     if ds is None:
         ds = _scalar_seed(s, 'ds')
@@ -61,9 +59,7 @@ def score_value_and_grad(W, b, u, x, ds=None):
     du = _matmul_grad_a(ds, u, h)
     dh = _matmul_grad_b(ds, u, h)
     # h = 1 / (1 + np.exp(-z))   (line 19)
-    done_plus_exp_neg_z = -dh * h / one_plus_exp_neg_z
-    dneg_z = done_plus_exp_neg_z * exp_neg_z
-    dz = -dneg_z
+    dz = dh * h * (1 - h)
     # z = W @ x + b   (line 18)
     dWx = _unbroadcast(dz, Wx)
     db = _unbroadcast(dz, b)

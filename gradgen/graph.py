@@ -57,6 +57,7 @@ class Node:
     diff_inputs: tuple[int, ...] = ()  # input positions a gradient flows through
     attrs: dict = field(default_factory=dict)
     extra_outs: list[Value] = field(default_factory=list)  # tuple unpacking
+    fused: object = None  # a simplify.Fused rule that replaces the per-input rules
 
     @property
     def outs(self) -> list[Value]:

@@ -191,8 +191,12 @@ class _Parser:
             return
         if isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(t, ast.Name) for t in target.elts):
             if self._mentions_active(value_expr):
-                raise self.ctx.error(stmt, "unpacking a differentiable value into several names is "
-                                     "not supported", hint="index the parts: a = x[0]; b = x[1]")
+                value = self._lower(value_expr)  # e.g. x.shape: no gradient, whatever x is
+                if value.active:
+                    raise self.ctx.error(stmt, "unpacking a differentiable value into several names "
+                                         "is not supported", hint="index the parts: a = x[0]; b = x[1]")
+                self._unpack_value(target, value)
+                return
             self._unpack(target, value_expr)
             return
         if isinstance(target, (ast.Subscript, ast.Attribute)):
@@ -241,8 +245,11 @@ class _Parser:
         expr = ast.copy_location(ast.BinOp(left=load, op=stmt.op, right=stmt.value), stmt)
         self._bind(name, self._lower(expr))
 
-    def _unpack(self, target, value_expr):
-        template, inputs = self._passive_template(value_expr)
+    def _unpack_value(self, target, value: Value):
+        self._unpack(target, None, (value.ref(), [value]))
+
+    def _unpack(self, target, value_expr, lowered=None):
+        template, inputs = lowered or self._passive_template(value_expr)
         outs = [self._new(t.id, "node", user=True) for t in target.elts]
         node = Node("unpack", inputs, template, outs[0], self.stmt, extra_outs=outs[1:])
         known = static_value(template, self.values)
@@ -429,6 +436,11 @@ class _Parser:
     def _lower_BinOp(self, expr: ast.BinOp) -> Value:
         op = api.OPERATORS.get(type(expr.op).__name__)
         if op is None:
+            a, b = self._lower(expr.left), self._lower(expr.right)
+            if not (a.active or b.active):  # mask & mask, n // 2: no gradient involved
+                template = _rebuild(expr, {id(expr.left): a.ref(), id(expr.right): b.ref()})
+                return self._node("nondiff", [a, b], template, hint="mask",
+                                  attrs={"elementwise": True})
             sym = _OP_SYMBOL.get(type(expr.op).__name__, type(expr.op).__name__)
             raise self.ctx.error(expr, f"operator '{sym}' is not differentiable",
                                  hint="apply it only to values that need no gradient (integers, "
@@ -605,9 +617,23 @@ class _Parser:
         if fname in api.NONDIFF:
             template, inputs = self._passive_template(call)
             return self._node("nondiff", inputs, template, hint=fname)
+        passive = self._lower_arguments_if_passive(call)
+        if passive is not None:  # np.ones(x.shape), np.arange(len(x)): no gradient flows
+            if fname == "random" or fname.startswith("random."):
+                self._check_passive_call(call)
+            template, inputs = passive
+            return self._node("nondiff", inputs, template, hint=fname)
         raise self.ctx.error(call, f"np.{fname} is not supported by gradgen yet",
                              hint="write it with supported operations, or compute it outside the "
                              "derived function and pass it in")
+
+    def _lower_arguments_if_passive(self, call):
+        """(template, inputs) when every argument lowers to a value with no gradient, else None."""
+        parts = list(call.args) + [kw.value for kw in call.keywords]
+        values = [self._lower(p) for p in parts]
+        if any(v.active for v in values):
+            return None
+        return _rebuild(call, {id(p): v.ref() for p, v in zip(parts, values)}), values
 
     def _builtin_call(self, call, name):
         if name == "len":
@@ -754,6 +780,8 @@ _OP_SYMBOL = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "FloorDiv": "//",
 
 
 def _is_axis(v) -> bool:
+    if v is None:
+        return True
     if isinstance(v, bool):
         return False
     if isinstance(v, int):
@@ -868,7 +896,7 @@ def _hint_of(expr: ast.expr, op: str | None = None) -> str:
     """A short descriptive name for an unnamed intermediate, from its source: ``XW`` for
     ``X @ W``, ``exp_neg_z`` for ``np.exp(-z)``, ``h_minus_y`` for ``h - y``."""
     name = _describe(expr)
-    if name is None or len(name) > 24:
+    if name is None or len(name) > 18:
         name = _FALLBACK_HINTS.get(op, op or "tmp")
     return name
 

@@ -15,6 +15,7 @@ from .errors import GradgenError, SourceContext
 from .parse import parse_function
 from .reverse import check_wrt, default_wrt, reverse
 from .scope import ModuleScope, read_scope
+from .simplify import fuse
 
 
 @dataclass
@@ -39,6 +40,7 @@ def build_unit(ctx: SourceContext, scope: ModuleScope, fn: ast.FunctionDef, wrt=
                runtime_names: frozenset[str] = frozenset()) -> Unit:
     graph = parse_function(ctx, fn, scope, runtime_names)
     wrt = default_wrt(graph, ctx, fn) if wrt is None else check_wrt(graph, wrt, ctx, _wrt_site(fn))
+    fuse(graph)
     return Unit(graph, reverse(graph, wrt), ctx, scope)
 
 

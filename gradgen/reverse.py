@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import shapes, templating
 from .errors import SourceContext
 from .graph import Graph, Statement, Value
-from .rules import adjoint_rule
+from .rules import adjoint_rules
 
 SEED = "__gseed__"
 
@@ -111,6 +111,7 @@ class _Reverse:
         self.fresh: dict[int, bool] = {}
         self.temps: dict[str, str] = {}
         self.adjoints: dict[str, Value] = {}
+        self.pending: dict[int, tuple[ast.Assign, ast.expr]] = {}  # adjoints not yet spread
 
     def run(self) -> Backward:
         graph = self.graph
@@ -123,9 +124,9 @@ class _Reverse:
             for node in reversed(stmt.nodes):
                 if node.out.id not in self.current:
                     continue
-                for position in node.diff_inputs:
-                    if node.inputs[position].id in self.relevant:
-                        self._contribute(node, position, body)
+                for x, call in adjoint_rules(node):
+                    if x.id in self.relevant:
+                        self._contribute(node, x, call, body)
             if body:
                 blocks.append(Block(stmt, body))
         grads, fresh = [], []
@@ -144,16 +145,22 @@ class _Reverse:
         self.temps[placeholder] = hint
         return placeholder
 
-    def _contribute(self, node, position, body):
-        x = node.inputs[position]
-        call = adjoint_rule(node, position)
+    def _contribute(self, node, x, call, body):
         first = x.id not in self.current
         own = adjoint_placeholder(x)
         self.adjoints[own] = x
         target = own if first else self._temp(f"d{x.hint}_part")
         macro = getattr(templating.family(call.family), call.macro)
         wanted = set(macro.arguments)
-        kwargs = {call.target: target, "dout": self.current[node.out.id]}
+        dout = self.current[node.out.id]
+        if node.out.id in self.pending:
+            stmt, spread = self.pending[node.out.id]
+            if _folds(call, wanted, node.out):
+                dout = f"({ast.unparse(spread)})"  # broadcasting does the spreading
+            else:
+                body.append(stmt)
+                del self.pending[node.out.id]
+        kwargs = {call.target: target, "dout": dout}
         kwargs.update({k: v.placeholder for k, v in call.values.items()})
         kwargs.update(call.literals)
         kwargs.update({k: self._temp(hint) for k, hint in call.temps.items() if k in wanted})
@@ -174,12 +181,22 @@ class _Reverse:
                 self.current[x.id] = last.value.id  # share the adjoint, no statement
                 self.fresh[x.id] = False
                 return
+            if single and _is_spread(last.value) and x.producer is not None and _fully_known(x.shape):
+                # a sum's adjoint spread over its input: hold it back, so that an elementwise
+                # rule can let broadcasting spread it (dq = 2 * q * ds, as the notes write)
+                _comment(last, call.comment)
+                self.pending[x.id] = (last, last.value.args[0])
+                self.current[x.id] = own
+                self.fresh[x.id] = False
+                return
             body.extend(stmts)
             _comment(body[-1] if assigns_target else None, call.comment)
             self.current[x.id] = own
             self.fresh[x.id] = call.fresh
             return
         so_far = ast.Name(id=self.current[x.id], ctx=ast.Load())
+        if x.id in self.pending:  # G + contribution broadcasts to the full shape by itself
+            so_far = self.pending.pop(x.id)[1]
         if single:
             body.append(_assign(own, ast.BinOp(left=so_far, op=ast.Add(), right=last.value)))
         else:
@@ -189,6 +206,29 @@ class _Reverse:
         _comment(body[-1], call.comment if single else shapes.show(x.shape) if x.shape else None)
         self.current[x.id] = own
         self.fresh[x.id] = True
+
+
+# rules that read their incoming adjoint only elementwise, so a smaller one broadcasts through
+_ELEMENTWISE_FAMILIES = ("arith", "elementwise")
+_ELEMENTWISE_FUSED = ("softmax", "sigmoid")
+
+
+def _folds(call, wanted, out: Value) -> bool:
+    """Whether ``call`` may read a sum's un-spread adjoint: it must be elementwise, and some
+    full-shaped value it reads must make the result full-shaped again."""
+    if call.family not in _ELEMENTWISE_FAMILIES and not (
+            call.family == "fused" and call.macro in _ELEMENTWISE_FUSED):
+        return False
+    return any(v.shape == out.shape for k, v in call.values.items() if k in wanted)
+
+
+def _is_spread(expr) -> bool:
+    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
+        expr.func.attr == "broadcast_to"
+
+
+def _fully_known(shape) -> bool:
+    return shape is not None and all(d is not None for d in shape)
 
 
 def _comment(stmt, text):

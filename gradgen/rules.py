@@ -35,6 +35,21 @@ class RuleCall:
     comment: str | None = None  # the shape identity shown beside the statement
 
 
+def adjoint_rules(node: Node) -> list[tuple[Value, RuleCall]]:
+    """Each (input, rule) that receives part of the adjoint of ``node.out``."""
+    fused = node.fused
+    if fused is not None:
+        out = []
+        for value in fused.inputs:
+            call = RuleCall("fused", fused.macro, target="d" + {"sigmoid": "z"}.get(fused.macro, "theta"),
+                            values=dict(fused.values), literals=dict(fused.literals))
+            if value.shape:
+                call.comment = shapes.show(value.shape)
+            out.append((value, call))
+        return out
+    return [(node.inputs[i], adjoint_rule(node, i)) for i in node.diff_inputs]
+
+
 def adjoint_rule(node: Node, position: int) -> RuleCall:
     """The rule for the adjoint of ``node.inputs[position]``, given the adjoint of ``node.out``."""
     op = node.op

@@ -1,0 +1,106 @@
+"""Fused identities: recognise a composite the notes differentiate as one piece.
+
+The forward is left exactly as written; only the reverse pass changes. A fused
+node's rule sends its adjoint straight to the composite's input, so
+
+    e = np.exp(theta - theta.max(axis=1, keepdims=True))
+    yhat = e / e.sum(axis=1, keepdims=True)
+
+is reversed as ``dtheta = yhat * (dyhat - (dyhat * yhat).sum(axis=1, keepdims=True))``
+instead of through e, the sum and the max (whose gradient is exactly zero: softmax
+does not change when a constant is subtracted). Intermediates that are also used
+elsewhere still get their adjoints from those other uses, through their own nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .graph import Graph, Node, Value
+
+
+@dataclass
+class Fused:
+    """A node's replacement rule: the template macro in fused.j2 and the values it reads."""
+
+    macro: str
+    inputs: list[Value]  # the values that receive the adjoint (the composite's inputs)
+    values: dict[str, Value] = field(default_factory=dict)
+    literals: dict[str, object] = field(default_factory=dict)
+
+
+def fuse(graph: Graph) -> None:
+    """Mark the fused identities in ``graph`` (sets ``node.fused``)."""
+    for node in graph.body.nodes():
+        node.fused = _softmax(node) or _sigmoid(node)
+    for node in graph.body.nodes():  # log of a softmax needs the softmax marked first
+        node.fused = node.fused or _log_softmax(node)
+
+
+def _producer(value: Value, op: str) -> Node | None:
+    node = value.producer
+    return node if node is not None and node.op == op else None
+
+
+def _is_number(value: Value, number: float) -> bool:
+    return value.kind == "const" and value.known is not None and value.rank == 0 and \
+        _literal(value) == number
+
+
+def _literal(value: Value):
+    import ast
+    try:
+        return ast.literal_eval(value.literal)
+    except ValueError:
+        return None
+
+
+def _softmax(node: Node) -> Fused | None:
+    """yhat = e / e.sum(axis, keepdims=True), e = np.exp(theta [- theta.max(axis, keepdims=True)])."""
+    if node.op != "div":
+        return None
+    e, total = node.inputs
+    sum_node, exp_node = _producer(total, "sum"), _producer(e, "exp")
+    if sum_node is None or exp_node is None or sum_node.inputs[0] is not e:
+        return None
+    axis = sum_node.attrs["axis"]
+    if axis is None or not sum_node.attrs["keepdims"]:
+        return None
+    theta = exp_node.inputs[0]
+    shifted = _producer(theta, "sub")
+    if shifted is not None:
+        base, shift = shifted.inputs
+        max_node = _producer(shift, "max")
+        if max_node is not None and max_node.inputs[0] is base and max_node.attrs["axis"] == axis \
+                and max_node.attrs["keepdims"]:
+            theta = base
+    if not theta.active:
+        return None
+    return Fused("softmax", [theta], values={"yhat": node.out}, literals={"axis": repr(axis)})
+
+
+def _log_softmax(node: Node) -> Fused | None:
+    """np.log(yhat) with yhat a softmax: dtheta = dlogp - yhat * dlogp.sum(axis, keepdims=True)."""
+    if node.op != "log" or node.inputs[0].producer is None:
+        return None
+    inner = node.inputs[0].producer.fused
+    if inner is None or inner.macro != "softmax":
+        return None
+    return Fused("log_softmax", inner.inputs, values={"yhat": node.inputs[0]}, literals=inner.literals)
+
+
+def _sigmoid(node: Node) -> Fused | None:
+    """h = 1 / (1 + np.exp(-z)): dz = dh * h * (1 - h), through the forward value."""
+    if node.op != "div" or not _is_number(node.inputs[0], 1):
+        return None
+    add = _producer(node.inputs[1], "add")
+    if add is None:
+        return None
+    one, e = add.inputs if _is_number(add.inputs[0], 1) else add.inputs[::-1]
+    exp_node = _producer(e, "exp")
+    if not _is_number(one, 1) or exp_node is None:
+        return None
+    neg = _producer(exp_node.inputs[0], "neg")
+    if neg is None or not neg.inputs[0].active:
+        return None
+    return Fused("sigmoid", [neg.inputs[0]], values={"h": node.out})
