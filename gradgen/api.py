@@ -14,17 +14,18 @@ from .paths import project_root, shown_path
 from .pipeline import build_unit, module_text, parse_source
 
 
-def derive(fn=None, *, wrt=None):
+def derive(fn=None, *, wrt=None, check_shapes=False):
     """Generate the backward of ``fn`` now; usable as ``@derive`` or ``@derive(wrt=("W", "b"))``.
 
     ``wrt`` names the parameters to differentiate; by default every parameter the
-    result depends on through differentiable operations.
+    result depends on through differentiable operations. ``check_shapes=True`` adds
+    an assert per gradient that it has its parameter's shape.
     """
     if fn is None:
-        return lambda f: derive(f, wrt=wrt)
+        return lambda f: derive(f, wrt=wrt, check_shapes=check_shapes)
     if isinstance(fn, DerivedFunction):
         fn = fn.forward
-    return DerivedFunction(fn, wrt)
+    return DerivedFunction(fn, wrt, check_shapes)
 
 
 class DerivedFunction:
@@ -34,7 +35,7 @@ class DerivedFunction:
     ``wrt`` (names, in the order gradients are returned), ``seed_name``.
     """
 
-    def __init__(self, fn, wrt=None):
+    def __init__(self, fn, wrt=None, check_shapes=False):
         self.forward = fn
         functools.update_wrapper(self, fn)
         filename, source = _module_source(fn)
@@ -44,7 +45,7 @@ class DerivedFunction:
             raise GradgenError(f"cannot find the source of '{fn.__name__}' in {filename}",
                                filename=filename, hint="derive a function defined in a file")
         runtime = frozenset(fn.__code__.co_freevars) | frozenset(fn.__globals__)
-        unit = build_unit(ctx, scope, node, wrt, runtime)
+        unit = build_unit(ctx, scope, node, wrt, runtime, check_shapes)
         _check_numpy_aliases(fn, scope, filename)
         self.wrt = tuple(unit.backward.wrt)
         self.source = module_text([unit], shown_path(filename, project_root(filename)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import astor
 
-from . import templating
+from . import shapes, templating
 from .errors import SourceContext
 from .graph import PLACEHOLDER, Graph, placeholders_in, substitute
 from .reverse import SEED, Backward, adjoint_placeholder
@@ -36,6 +36,7 @@ class Unit:
     backward: Backward
     ctx: SourceContext
     scope: ModuleScope
+    check_shapes: bool = False  # assert each gradient's shape before returning it
 
 
 def function_names(name: str) -> tuple[str, str]:
@@ -103,6 +104,7 @@ def _mentions(tree, name) -> bool:
 class _FunctionBuilder:
     def __init__(self, unit: Unit, comments: list[str]):
         self.unit = unit
+        self.check_shapes = unit.check_shapes
         self.graph = unit.graph
         self.backward = unit.backward
         self.comments = comments
@@ -257,6 +259,8 @@ class _FunctionBuilder:
                 expr = ast.Call(func=ast.Attribute(value=ast.Name(id=alias, ctx=ast.Load()), attr="copy",
                                                    ctx=ast.Load()), args=[expr], keywords=[])
             grads.append(expr)
+        if self.check_shapes:
+            body.extend(self._shape_asserts(grads))
         body.append(ast.Return(ast.Tuple(elts=[output, ast.Tuple(elts=grads, ctx=ast.Load())],
                                          ctx=ast.Load())))
 
@@ -279,6 +283,19 @@ class _FunctionBuilder:
             ast.FunctionDef(name=bw_name, args=self._arguments(scalar_known), body=bw_body,
                             decorator_list=[], returns=None, lineno=0),
         ]
+
+    def _shape_asserts(self, grads) -> list[ast.stmt]:
+        """check_shapes=True: each gradient must have its parameter's shape."""
+        out = []
+        alias = self.numpy_alias
+        for name, grad in zip(self.backward.wrt, grads):
+            param = self.graph.param(name).value
+            note = f" {shapes.show(param.shape)}" if param.shape is not None else ""
+            test = ast.parse(f"{alias}.shape(G) == {alias}.shape({name})", mode="eval").body
+            test.left.args[0] = _copy(grad)
+            message = ast.Constant(f"gradient of {name} has the wrong shape; expected{note}")
+            out.append(ast.Assert(test=test, msg=message))
+        return out
 
     def _arguments(self, scalar_known: bool) -> ast.arguments:
         params = self.graph.params

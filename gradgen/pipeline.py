@@ -24,6 +24,7 @@ class DerivedSpec:
 
     node: ast.FunctionDef
     wrt: tuple[str, ...] | None
+    check_shapes: bool = False
 
 
 def parse_source(source: str, filename: str) -> tuple[SourceContext, ast.Module, ModuleScope]:
@@ -37,11 +38,11 @@ def parse_source(source: str, filename: str) -> tuple[SourceContext, ast.Module,
 
 
 def build_unit(ctx: SourceContext, scope: ModuleScope, fn: ast.FunctionDef, wrt=None,
-               runtime_names: frozenset[str] = frozenset()) -> Unit:
+               runtime_names: frozenset[str] = frozenset(), check_shapes: bool = False) -> Unit:
     graph = parse_function(ctx, fn, scope, runtime_names)
     wrt = default_wrt(graph, ctx, fn) if wrt is None else check_wrt(graph, wrt, ctx, _wrt_site(fn))
     fuse(graph)
-    return Unit(graph, reverse(graph, wrt), ctx, scope)
+    return Unit(graph, reverse(graph, wrt), ctx, scope, check_shapes)
 
 
 def _wrt_site(fn: ast.FunctionDef) -> ast.AST:
@@ -80,9 +81,16 @@ def derived_functions(ctx: SourceContext, tree: ast.Module) -> list[DerivedSpec]
                          and isinstance(target.value, ast.Name) and target.value.id in gradgen_modules) \
                 or (isinstance(target, ast.Name) and target.id in derive_names)
             if is_derive:
-                found.append(DerivedSpec(node, _decorator_wrt(ctx, call)))
+                found.append(DerivedSpec(node, _decorator_wrt(ctx, call), _decorator_flag(call, "check_shapes")))
     found.sort(key=lambda spec: spec.node.lineno)
     return found
+
+
+def _decorator_flag(call, name) -> bool:
+    for kw in getattr(call, "keywords", []):
+        if kw.arg == name and isinstance(kw.value, ast.Constant):
+            return bool(kw.value.value)
+    return False
 
 
 def _decorator_wrt(ctx, call):
@@ -100,7 +108,8 @@ def _decorator_wrt(ctx, call):
 
 
 def generate(source: str, filename: str, *, function: str | None = None, wrt=None,
-             source_name: str | None = None, command: str | None = None) -> str:
+             source_name: str | None = None, command: str | None = None,
+             check_shapes: bool = False) -> str:
     """The backward module for the derived functions in ``source`` (or the one named)."""
     ctx, tree, scope = parse_source(source, filename)
     specs = derived_functions(ctx, tree)
@@ -116,5 +125,6 @@ def generate(source: str, filename: str, *, function: str | None = None, wrt=Non
         raise GradgenError("no function decorated with @gradgen.derive in this file",
                            filename=filename,
                            hint="decorate the forward with @gradgen.derive, or name it with -f NAME")
-    units = [build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt) for spec in specs]
+    units = [build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt,
+                        check_shapes=check_shapes or spec.check_shapes) for spec in specs]
     return module_text(units, source_name or filename, command)

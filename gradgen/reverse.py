@@ -39,6 +39,7 @@ class Backward:
     fresh: list[bool]  # whether each grad is a new array the caller may own
     temps: dict[str, str] = field(default_factory=dict)  # placeholder -> name hint
     adjoints: dict[str, Value] = field(default_factory=dict)  # placeholder -> value it is the adjoint of
+    flows: list[tuple[Value, Value]] = field(default_factory=list)  # (from, to) for each adjoint edge
 
 
 def reaching_output(graph: Graph) -> set[int]:
@@ -112,6 +113,7 @@ class _Reverse:
         self.temps: dict[str, str] = {}
         self.adjoints: dict[str, Value] = {}
         self.pending: dict[int, tuple[ast.Assign, ast.expr]] = {}  # adjoints not yet spread
+        self.flows: list[tuple[Value, Value]] = []
 
     def run(self) -> Backward:
         graph = self.graph
@@ -138,7 +140,7 @@ class _Reverse:
             else:
                 grads.append(ast.parse(f"np.zeros(np.shape({value.placeholder}))", mode="eval").body)
                 fresh.append(True)
-        return Backward(blocks, list(self.wrt), grads, fresh, self.temps, self.adjoints)
+        return Backward(blocks, list(self.wrt), grads, fresh, self.temps, self.adjoints, self.flows)
 
     def _temp(self, hint: str) -> str:
         placeholder = f"__gt{len(self.temps)}__"
@@ -146,6 +148,7 @@ class _Reverse:
         return placeholder
 
     def _contribute(self, node, x, call, body):
+        self.flows.append((node.out, x))
         first = x.id not in self.current
         own = adjoint_placeholder(x)
         self.adjoints[own] = x
