@@ -47,7 +47,7 @@ def reaching_output(graph: Graph) -> set[int]:
     reach = {graph.output.id}
     for node in reversed(list(graph.body.nodes())):
         if node.out.id in reach:
-            reach.update(node.inputs[i].id for i in node.diff_inputs)
+            reach.update(node.inputs[i].id for i in node.diff_inputs if node.inputs[i].active)
     return reach
 
 
@@ -76,6 +76,10 @@ def check_wrt(graph: Graph, wrt, ctx: SourceContext, fn_node: ast.AST) -> tuple[
             raise ctx.error(fn_node, f"wrt names '{name}' twice")
         seen.add(name)
         value = graph.param(name).value
+        if not value.active:
+            raise ctx.error(fn_node, f"'{name}' is annotated as {value.dtype}, so it reaches the result "
+                            "only through non-differentiable uses",
+                            hint=f"leave '{name}' out of wrt: integers and booleans have no gradient")
         if value.id not in reach:
             use = _nondiff_use(graph, value)
             if use is not None:

@@ -1,0 +1,99 @@
+"""Fused identities: each checked against central differences and in the text it writes."""
+
+import numpy as np
+import pytest
+
+from support import assert_grad_ok, derive_source
+
+RNG = np.random.default_rng(7)
+
+
+def logits(*shape):
+    return RNG.normal(size=shape)
+
+
+SOFTMAX_CE = '''
+    def f(theta{ann}, y):
+        e = np.exp(theta - theta.max(axis={axis}, keepdims=True))
+        yhat = e / e.sum(axis={axis}, keepdims=True)
+        return -np.sum(y * np.log(yhat)) / theta.shape[0]
+'''
+
+
+@pytest.mark.parametrize("ann", ["", ': "f[B, C]"'])
+@pytest.mark.parametrize("axis", [1, -1])
+def test_softmax_cross_entropy(ann, axis, tmp_path):
+    f = derive_source(SOFTMAX_CE.format(ann=ann, axis=axis), tmp_path, wrt=("theta",))
+    assert f"dtheta = dlog_yhat - yhat * np.sum(dlog_yhat, axis={axis}, keepdims=True)" in f.source
+    assert "theta_is_max" not in f.source  # the max subtraction has no gradient
+    y = np.eye(4)[RNG.integers(0, 4, 6)]
+    assert_grad_ok(f, logits(6, 4), y)
+    soft = np.full((6, 4), 0.25)  # soft labels: the rows of y need not be one-hot
+    assert_grad_ok(f, logits(6, 4), soft)
+
+
+def test_softmax_along_axis_0_without_max_subtraction(tmp_path):
+    f = derive_source('''
+        def f(theta, w):
+            e = np.exp(theta)
+            p = e / np.sum(e, axis=0, keepdims=True)
+            return np.sum(w * p)
+    ''', tmp_path)
+    assert "dtheta = p * (dp - (dp * p).sum(axis=0, keepdims=True))" in f.source
+    assert_grad_ok(f, logits(3, 5), logits(3, 5))
+
+
+def test_softmax_intermediate_used_elsewhere_still_gets_its_gradient(tmp_path):
+    f = derive_source('''
+        def f(theta):
+            e = np.exp(theta - theta.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+            return np.sum(p * p) + np.sum(e)
+    ''', tmp_path)
+    assert "yhat" not in f.source and "(dp - (dp * p).sum(axis=1, keepdims=True))" in f.source
+    assert_grad_ok(f, logits(4, 3))
+
+
+def test_sigmoid_through_its_value(tmp_path):
+    f = derive_source('''
+        def f(z, y):
+            h = 1 / (1 + np.exp(-z))
+            return np.sum((h - y) ** 2)
+    ''', tmp_path, wrt=("z",))
+    assert "dz = dh * h * (1 - h)" in f.source
+    assert_grad_ok(f, logits(5), logits(5))
+
+
+def test_sigmoid_binary_cross_entropy(tmp_path):
+    f = derive_source('''
+        def f(w, X: "f[N, D]", y: "f[N]"):
+            p = 1 / (1 + np.exp(-(X @ w)))
+            return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    ''', tmp_path, wrt=("w",))
+    assert "* p * (1 - p)" in f.source
+    assert_grad_ok(f, logits(3), logits(8, 3), (RNG.random(8) > 0.5).astype(float))
+
+
+@pytest.mark.parametrize("body, text", [
+    ("h = np.maximum(z, 0.0)\n    return np.sum(h * w)", "dz = dh * (z > 0.0)"),
+    ("h = np.tanh(z)\n    return np.sum(h * w)", "dz = dh * (1 - h ** 2)"),
+    ("h = np.exp(z)\n    return np.sum(h * w)", "dz = dh * h"),
+])
+def test_activation_derivatives_through_the_forward_value(body, text, tmp_path):
+    f = derive_source(f'''
+def f(z: "f[B, H]", w: "f[B, H]"):
+    {body}
+''', tmp_path, wrt=("z",))
+    assert text in f.source, f.source
+    assert_grad_ok(f, logits(3, 4) + 0.01, logits(3, 4))
+
+
+def test_sum_of_squares_reads_like_the_cs231n_example(tmp_path):
+    f = derive_source('''
+        def f(W: "f[N, D]", x: "f[D]"):
+            q = W @ x
+            return np.sum(q ** 2)
+    ''', tmp_path)
+    assert "dq = 2 * q * dout" in f.source
+    assert "dW = np.outer(dq, x)" in f.source and "dx = W.T @ dq" in f.source
+    assert_grad_ok(f, logits(3, 4), logits(4))
