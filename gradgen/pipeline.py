@@ -107,11 +107,16 @@ def _decorator_wrt(ctx, call):
     return None
 
 
-def generate(source: str, filename: str, *, function: str | None = None, wrt=None,
-             source_name: str | None = None, command: str | None = None,
-             check_shapes: bool = False) -> str:
-    """The backward module for the derived functions in ``source`` (or the one named)."""
+def generate_graph(source: str, filename: str, *, function: str | None = None, wrt=None) -> str:
+    """The Graphviz DOT picture of the derived functions in ``source`` (or the one named)."""
+    from .dot import to_dot
+
     ctx, tree, scope = parse_source(source, filename)
+    return to_dot([build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt)
+                   for spec in _selected(ctx, tree, function, filename)])
+
+
+def _selected(ctx, tree, function, filename) -> list[DerivedSpec]:
     specs = derived_functions(ctx, tree)
     if function is not None:
         specs = [s for s in specs if s.node.name == function]
@@ -125,6 +130,15 @@ def generate(source: str, filename: str, *, function: str | None = None, wrt=Non
         raise GradgenError("no function decorated with @gradgen.derive in this file",
                            filename=filename,
                            hint="decorate the forward with @gradgen.derive, or name it with -f NAME")
+    return specs
+
+
+def generate(source: str, filename: str, *, function: str | None = None, wrt=None,
+             source_name: str | None = None, command: str | None = None,
+             check_shapes: bool = False) -> str:
+    """The backward module for the derived functions in ``source`` (or the one named)."""
+    ctx, tree, scope = parse_source(source, filename)
+    specs = _selected(ctx, tree, function, filename)
     units = [build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt,
                         check_shapes=check_shapes or spec.check_shapes) for spec in specs]
     return module_text(units, source_name or filename, command)
