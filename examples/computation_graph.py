@@ -14,7 +14,7 @@ import gradgen
 
 
 @gradgen.derive
-def cost(a, b, c):
+def cost(a: float, b: float, c: float):
     u = b * c
     v = a + u
     J = 3 * v

@@ -7,44 +7,22 @@ Regenerate it from the project root with: python -m gradgen examples/computation
 import numpy as np
 
 
-def _unbroadcast(grad, x):
-    """Sum grad over the axes along which x was broadcast, so it has x's shape."""
-    shape = np.shape(x)
-    if np.shape(grad) == shape:
-        return grad
-    grad = np.sum(grad, axis=tuple(range(np.ndim(grad) - len(shape))))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True) if axes else grad
-
-
-def _scalar_seed(out, name):
-    """The seed 1.0 for a scalar output; an array output needs its adjoint passed in."""
-    if np.ndim(out) != 0:
-        raise ValueError(f'the result has shape {np.shape(out)}: pass its adjoint as {name}=...')
-    return 1.0
-
-
-def cost_value_and_grad(a, b, c, dJ=None):
+def cost_value_and_grad(a, b, c, dJ=1.0):
     """Value of cost and its gradients w.r.t. (a, b, c).
 
-    The seed dJ is the adjoint of the result; leave it out for a scalar result.
+    The seed dJ is the adjoint of the result (1.0 for a scalar loss).
     """
     u = b * c
     v = a + u
     J = 3 * v
-    if dJ is None:
-        dJ = _scalar_seed(J, 'dJ')
     # J = 3 * v   (line 20)
     dv = dJ * 3
-    # v = a + u   (line 19)
-    da = _unbroadcast(dv, a)
-    du = _unbroadcast(dv, u)
     # u = b * c   (line 18)
-    db = _unbroadcast(du * c, b)
-    dc = _unbroadcast(du * b, c)
-    return J, (np.copy(da), db, dc)
+    db = dv * c
+    dc = dv * b
+    return J, (np.copy(dv), db, dc)
 
 
-def cost_backward(a, b, c, dJ=None):
+def cost_backward(a, b, c, dJ=1.0):
     """Gradients of cost w.r.t. (a, b, c), in that order."""
     return cost_value_and_grad(a, b, c, dJ=dJ)[1]

@@ -19,7 +19,8 @@ import gradgen
 
 
 @gradgen.derive(wrt=("L", "W", "b1", "U", "b2"))
-def loss(L, words, W, b1, U, b2, y):
+def loss(L: "f[V, d]", words: "i[B, m]", W: "f[m*d, Dh]", b1: "f[Dh]", U: "f[Dh, Nc]", b2: "f[Nc]",
+         y: "f[B, Nc]"):
     n = words.shape[0]
     x = L[words].reshape(n, -1)
     z = x @ W + b1

@@ -7,36 +7,6 @@ Regenerate it from the project root with: python -m gradgen examples/cs224n_netw
 import numpy as np
 
 
-def _unbroadcast(grad, x):
-    """Sum grad over the axes along which x was broadcast, so it has x's shape."""
-    shape = np.shape(x)
-    if np.shape(grad) == shape:
-        return grad
-    grad = np.sum(grad, axis=tuple(range(np.ndim(grad) - len(shape))))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True) if axes else grad
-
-
-def _matmul_operands(grad, a, b):
-    """a, b and grad of a @ b with 1-d operands promoted to matrices, as matmul does."""
-    a2 = np.asarray(a)[np.newaxis, :] if np.ndim(a) == 1 else np.asarray(a)
-    b2 = np.asarray(b)[:, np.newaxis] if np.ndim(b) == 1 else np.asarray(b)
-    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    return a2, b2, np.reshape(grad, batch + (a2.shape[-2], b2.shape[-1]))
-
-
-def _matmul_grad_a(grad, a, b):
-    """Adjoint of a in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2), np.shape(a))
-
-
-def _matmul_grad_b(grad, a, b):
-    """Adjoint of b in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2), np.shape(b))
-
-
 def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     """Value of loss and its gradients w.r.t. (L, W, b1, U, b2).
 
@@ -45,39 +15,32 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     n = words.shape[0]
     L_words = L[words]
     x = L_words.reshape(n, -1)
-    xW = x @ W
-    z = xW + b1
+    z = x @ W + b1
     h = np.maximum(z, 0.0)
-    hU = h @ U
-    theta = hU + b2
+    theta = h @ U + b2
     e = np.exp(theta - theta.max(axis=1, keepdims=True))
     yhat = e / e.sum(axis=1, keepdims=True)
-    log_yhat = np.log(yhat)
-    y_times_log_yhat = y * log_yhat
-    J = -np.sum(y_times_log_yhat) / n
-    # J = -np.sum(y * np.log(yhat)) / n   (line 30)
+    J = -np.sum(y * np.log(yhat)) / n
+    # J = -np.sum(y * np.log(yhat)) / n   (line 31): softmax + log
     dneg = dJ / n
     dtotal = -dneg
-    dy_times_log_yhat = np.broadcast_to(dtotal, np.shape(y_times_log_yhat))
-    dlog_yhat = _unbroadcast(dy_times_log_yhat * y, log_yhat)
-    dtheta = dlog_yhat - yhat * np.sum(dlog_yhat, axis=1, keepdims=True)
-    # theta = h @ U + b2   (line 27)
-    dhU = _unbroadcast(dtheta, hU)
-    db2 = _unbroadcast(dtheta, b2)
-    dh = _matmul_grad_a(dhU, h, U)
-    dU = _matmul_grad_b(dhU, h, U)
-    # h = np.maximum(z, 0.0)   (line 26)
-    dz = dh * (z > 0.0)
-    # z = x @ W + b1   (line 25)
-    dxW = _unbroadcast(dz, xW)
-    db1 = _unbroadcast(dz, b1)
-    dx = _matmul_grad_a(dxW, x, W)          # (?, ?)
-    dW = _matmul_grad_b(dxW, x, W)
-    # x = L[words].reshape(n, -1)   (line 24)
-    dL_words = np.reshape(dx, np.shape(L_words))
+    dlog_yhat = dtotal * y                  # (B, Nc)
+    dtheta = dlog_yhat - yhat * np.sum(dlog_yhat, axis=1, keepdims=True)  # (B, Nc)
+    # theta = h @ U + b2   (line 28)
+    db2 = dtheta.sum(axis=0)                # (Nc,)
+    dh = dtheta @ U.T                       # (B, Dh) = (B, Nc) @ (Nc, Dh)
+    dU = h.T @ dtheta                       # (Dh, Nc) = (Dh, B) @ (B, Nc)
+    # h = np.maximum(z, 0.0)   (line 27)
+    dz = dh * (z > 0.0)                     # (B, Dh)
+    # z = x @ W + b1   (line 26)
+    db1 = dz.sum(axis=0)                    # (Dh,)
+    dx = dz @ W.T                           # (B, m*d) = (B, Dh) @ (Dh, m*d)
+    dW = x.T @ dz                           # (m*d, Dh) = (m*d, B) @ (B, Dh)
+    # x = L[words].reshape(n, -1)   (line 25): gather: the adjoint is scattered back with np.add.at
+    dL_words = np.reshape(dx, np.shape(L_words))  # (B, m, d)
     dL = np.zeros_like(L)
     np.add.at(dL, words, dL_words)
-    return J, (dL, dW, np.copy(db1), dU, np.copy(db2))
+    return J, (dL, dW, db1, dU, db2)
 
 
 def loss_backward(L, words, W, b1, U, b2, y, dJ=1.0):

@@ -14,7 +14,7 @@ import gradgen
 
 
 @gradgen.derive(wrt=("w", "b"))
-def loss(w, b, X, y):
+def loss(w: "f[D]", b: float, X: "f[N, D]", y: "f[N]"):
     z = X @ w + b
     p = 1 / (1 + np.exp(-z))
     J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))

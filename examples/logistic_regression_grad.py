@@ -7,63 +7,22 @@ Regenerate it from the project root with: python -m gradgen examples/logistic_re
 import numpy as np
 
 
-def _unbroadcast(grad, x):
-    """Sum grad over the axes along which x was broadcast, so it has x's shape."""
-    shape = np.shape(x)
-    if np.shape(grad) == shape:
-        return grad
-    grad = np.sum(grad, axis=tuple(range(np.ndim(grad) - len(shape))))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True) if axes else grad
-
-
-def _matmul_operands(grad, a, b):
-    """a, b and grad of a @ b with 1-d operands promoted to matrices, as matmul does."""
-    a2 = np.asarray(a)[np.newaxis, :] if np.ndim(a) == 1 else np.asarray(a)
-    b2 = np.asarray(b)[:, np.newaxis] if np.ndim(b) == 1 else np.asarray(b)
-    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    return a2, b2, np.reshape(grad, batch + (a2.shape[-2], b2.shape[-1]))
-
-
-def _matmul_grad_b(grad, a, b):
-    """Adjoint of b in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2), np.shape(b))
-
-
 def loss_value_and_grad(w, b, X, y, dJ=1.0):
     """Value of loss and its gradients w.r.t. (w, b).
 
     The seed dJ is the adjoint of the result (1.0 for a scalar loss).
     """
-    Xw = X @ w
-    z = Xw + b
+    z = X @ w + b
     p = 1 / (1 + np.exp(-z))
-    log_p = np.log(p)
-    y_times_log_p = y * log_p
-    one_minus_y = 1 - y
-    one_minus_p = 1 - p
-    log_one_minus_p = np.log(one_minus_p)
-    prod = one_minus_y * log_one_minus_p
-    total = y_times_log_p + prod
+    total = y * np.log(p) + (1 - y) * np.log(1 - p)
     J = -np.mean(total)
-    # J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))   (line 20)
+    # J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))   (line 20): sigmoid + binary cross-entropy
     davg = -dJ
-    dtotal = np.broadcast_to(davg / np.size(total), np.shape(total))
-    dy_times_log_p = _unbroadcast(dtotal, y_times_log_p)
-    dprod = _unbroadcast(dtotal, prod)
-    dlog_one_minus_p = _unbroadcast(dprod * one_minus_y, log_one_minus_p)
-    done_minus_p = dlog_one_minus_p / one_minus_p
-    dp = -done_minus_p
-    dlog_p = _unbroadcast(dy_times_log_p * y, log_p)
-    dp = dp + dlog_p / p
-    # p = 1 / (1 + np.exp(-z))   (line 19)
-    dz = dp * p * (1 - p)
+    dz = davg / np.size(total) * (y - p)    # (N,)
     # z = X @ w + b   (line 18)
-    dXw = _unbroadcast(dz, Xw)
-    db = _unbroadcast(dz, b)
-    dw = _matmul_grad_b(dXw, X, w)
-    return J, (dw, np.copy(db))
+    db = dz.sum()
+    dw = X.T @ dz                           # (D,)
+    return J, (dw, db)
 
 
 def loss_backward(w, b, X, y, dJ=1.0):

@@ -14,7 +14,7 @@ import gradgen
 
 
 @gradgen.derive
-def f(x, y, z):
+def f(x: float, y: float, z: float):
     q = x + y  # + distributes
     m = np.maximum(y, z)  # max routes
     out = q * m  # * switches
@@ -22,7 +22,7 @@ def f(x, y, z):
 
 
 @gradgen.derive
-def f_sum(x, y, z):
+def f_sum(x: "f[N]", y: "f[N]", z: "f[N]"):
     return np.sum((x + y) * np.maximum(y, z))
 
 

@@ -8,46 +8,26 @@ Regenerate it from the project root with: python -m gradgen examples/max_routes.
 import numpy as np
 
 
-def _unbroadcast(grad, x):
-    """Sum grad over the axes along which x was broadcast, so it has x's shape."""
-    shape = np.shape(x)
-    if np.shape(grad) == shape:
-        return grad
-    grad = np.sum(grad, axis=tuple(range(np.ndim(grad) - len(shape))))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True) if axes else grad
-
-
-def _scalar_seed(out, name):
-    """The seed 1.0 for a scalar output; an array output needs its adjoint passed in."""
-    if np.ndim(out) != 0:
-        raise ValueError(f'the result has shape {np.shape(out)}: pass its adjoint as {name}=...')
-    return 1.0
-
-
-def f_value_and_grad(x, y, z, dout=None):
+def f_value_and_grad(x, y, z, dout=1.0):
     """Value of f and its gradients w.r.t. (x, y, z).
 
-    The seed dout is the adjoint of the result; leave it out for a scalar result.
+    The seed dout is the adjoint of the result (1.0 for a scalar loss).
     """
     q = x + y
     m = np.maximum(y, z)
     out = q * m
-    if dout is None:
-        dout = _scalar_seed(out, 'dout')
     # out = q * m   (line 20)
-    dq = _unbroadcast(dout * m, q)
-    dm = _unbroadcast(dout * q, m)
+    dq = dout * m
+    dm = dout * q
     # m = np.maximum(y, z)   (line 19)
-    dy = _unbroadcast(dm * ((y > z) + 0.5 * (y == z)), y)
-    dz = _unbroadcast(dm * ((z > y) + 0.5 * (y == z)), z)
+    dy = dm * ((y > z) + 0.5 * (y == z))
+    dz = dm * ((z > y) + 0.5 * (y == z))
     # q = x + y   (line 18)
-    dx = _unbroadcast(dq, x)
-    dy = dy + _unbroadcast(dq, y)
-    return out, (np.copy(dx), dy, dz)
+    dy = dy + dq
+    return out, (np.copy(dq), dy, dz)
 
 
-def f_backward(x, y, z, dout=None):
+def f_backward(x, y, z, dout=1.0):
     """Gradients of f w.r.t. (x, y, z), in that order."""
     return f_value_and_grad(x, y, z, dout=dout)[1]
 
@@ -59,17 +39,14 @@ def f_sum_value_and_grad(x, y, z, dout=1.0):
     """
     x_plus_y = x + y
     max_y_z = np.maximum(y, z)
-    prod = x_plus_y * max_y_z
-    out = np.sum(prod)
+    out = np.sum(x_plus_y * max_y_z)
     # return np.sum((x + y) * np.maximum(y, z))   (line 26)
-    dprod = np.broadcast_to(dout, np.shape(prod))
-    dx_plus_y = _unbroadcast(dprod * max_y_z, x_plus_y)
-    dmax_y_z = _unbroadcast(dprod * x_plus_y, max_y_z)
-    dy = _unbroadcast(dmax_y_z * ((y > z) + 0.5 * (y == z)), y)
-    dz = _unbroadcast(dmax_y_z * ((z > y) + 0.5 * (y == z)), z)
-    dx = _unbroadcast(dx_plus_y, x)
-    dy = dy + _unbroadcast(dx_plus_y, y)
-    return out, (np.copy(dx), dy, dz)
+    dx_plus_y = dout * max_y_z              # (N,)
+    dmax_y_z = dout * x_plus_y              # (N,)
+    dy = dmax_y_z * ((y > z) + 0.5 * (y == z))  # (N,)
+    dz = dmax_y_z * ((z > y) + 0.5 * (y == z))  # (N,)
+    dy = dy + dx_plus_y                     # (N,)
+    return out, (np.copy(dx_plus_y), dy, dz)
 
 
 def f_sum_backward(x, y, z, dout=1.0):

@@ -15,7 +15,7 @@ import gradgen
 
 
 @gradgen.derive(wrt=("W1", "b1", "W2", "b2"))
-def mse(W1, b1, W2, b2, X, Y):
+def mse(W1: "f[D, H]", b1: "f[H]", W2: "f[H, K]", b2: "f[K]", X: "f[N, D]", Y: "f[N, K]"):
     h = np.tanh(X @ W1 + b1)
     Yhat = h @ W2 + b2
     return np.mean((Yhat - Y) ** 2)

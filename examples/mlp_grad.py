@@ -7,63 +7,27 @@ Regenerate it from the project root with: python -m gradgen examples/mlp.py -o e
 import numpy as np
 
 
-def _unbroadcast(grad, x):
-    """Sum grad over the axes along which x was broadcast, so it has x's shape."""
-    shape = np.shape(x)
-    if np.shape(grad) == shape:
-        return grad
-    grad = np.sum(grad, axis=tuple(range(np.ndim(grad) - len(shape))))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True) if axes else grad
-
-
-def _matmul_operands(grad, a, b):
-    """a, b and grad of a @ b with 1-d operands promoted to matrices, as matmul does."""
-    a2 = np.asarray(a)[np.newaxis, :] if np.ndim(a) == 1 else np.asarray(a)
-    b2 = np.asarray(b)[:, np.newaxis] if np.ndim(b) == 1 else np.asarray(b)
-    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    return a2, b2, np.reshape(grad, batch + (a2.shape[-2], b2.shape[-1]))
-
-
-def _matmul_grad_a(grad, a, b):
-    """Adjoint of a in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2), np.shape(a))
-
-
-def _matmul_grad_b(grad, a, b):
-    """Adjoint of b in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2), np.shape(b))
-
-
 def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     """Value of mse and its gradients w.r.t. (W1, b1, W2, b2).
 
     The seed dout is the adjoint of the result (1.0 for a scalar loss).
     """
-    XW1 = X @ W1
-    h = np.tanh(XW1 + b1)
-    hW2 = h @ W2
-    Yhat = hW2 + b2
+    h = np.tanh(X @ W1 + b1)
+    Yhat = h @ W2 + b2
     Yhat_minus_Y = Yhat - Y
     Yhat_minus_Y_sq = Yhat_minus_Y ** 2
     out = np.mean(Yhat_minus_Y_sq)
     # return np.mean((Yhat - Y) ** 2)   (line 21)
-    dYhat_minus_Y_sq = np.broadcast_to(dout / np.size(Yhat_minus_Y_sq), np.shape(Yhat_minus_Y_sq))
-    dYhat_minus_Y = 2 * Yhat_minus_Y * dYhat_minus_Y_sq
-    dYhat = _unbroadcast(dYhat_minus_Y, Yhat)
+    dYhat_minus_Y = 2 * Yhat_minus_Y * (dout / np.size(Yhat_minus_Y_sq))  # (N, K)
     # Yhat = h @ W2 + b2   (line 20)
-    dhW2 = _unbroadcast(dYhat, hW2)
-    db2 = _unbroadcast(dYhat, b2)
-    dh = _matmul_grad_a(dhW2, h, W2)
-    dW2 = _matmul_grad_b(dhW2, h, W2)
+    db2 = dYhat_minus_Y.sum(axis=0)         # (K,)
+    dh = dYhat_minus_Y @ W2.T               # (N, H) = (N, K) @ (K, H)
+    dW2 = h.T @ dYhat_minus_Y               # (H, K) = (H, N) @ (N, K)
     # h = np.tanh(X @ W1 + b1)   (line 19)
-    dXW1_plus_b1 = dh * (1 - h ** 2)
-    dXW1 = _unbroadcast(dXW1_plus_b1, XW1)
-    db1 = _unbroadcast(dXW1_plus_b1, b1)
-    dW1 = _matmul_grad_b(dXW1, X, W1)
-    return out, (dW1, np.copy(db1), dW2, np.copy(db2))
+    dXW1_plus_b1 = dh * (1 - h ** 2)        # (N, H)
+    db1 = dXW1_plus_b1.sum(axis=0)          # (H,)
+    dW1 = X.T @ dXW1_plus_b1                # (D, H) = (D, N) @ (N, H)
+    return out, (dW1, db1, dW2, db2)
 
 
 def mse_backward(W1, b1, W2, b2, X, Y, dout=1.0):

@@ -14,7 +14,7 @@ import gradgen
 
 
 @gradgen.derive
-def score(W, b, u, x):
+def score(W: "f[H, D]", b: "f[H]", u: "f[H]", x: "f[D]"):
     z = W @ x + b
     h = 1 / (1 + np.exp(-z))
     s = u @ h

@@ -7,67 +7,25 @@ Regenerate it from the project root with: python -m gradgen examples/neuron_scor
 import numpy as np
 
 
-def _unbroadcast(grad, x):
-    """Sum grad over the axes along which x was broadcast, so it has x's shape."""
-    shape = np.shape(x)
-    if np.shape(grad) == shape:
-        return grad
-    grad = np.sum(grad, axis=tuple(range(np.ndim(grad) - len(shape))))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True) if axes else grad
-
-
-def _scalar_seed(out, name):
-    """The seed 1.0 for a scalar output; an array output needs its adjoint passed in."""
-    if np.ndim(out) != 0:
-        raise ValueError(f'the result has shape {np.shape(out)}: pass its adjoint as {name}=...')
-    return 1.0
-
-
-def _matmul_operands(grad, a, b):
-    """a, b and grad of a @ b with 1-d operands promoted to matrices, as matmul does."""
-    a2 = np.asarray(a)[np.newaxis, :] if np.ndim(a) == 1 else np.asarray(a)
-    b2 = np.asarray(b)[:, np.newaxis] if np.ndim(b) == 1 else np.asarray(b)
-    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    return a2, b2, np.reshape(grad, batch + (a2.shape[-2], b2.shape[-1]))
-
-
-def _matmul_grad_a(grad, a, b):
-    """Adjoint of a in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2), np.shape(a))
-
-
-def _matmul_grad_b(grad, a, b):
-    """Adjoint of b in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2), np.shape(b))
-
-
-def score_value_and_grad(W, b, u, x, ds=None):
+def score_value_and_grad(W, b, u, x, ds=1.0):
     """Value of score and its gradients w.r.t. (W, b, u, x).
 
-    The seed ds is the adjoint of the result; leave it out for a scalar result.
+    The seed ds is the adjoint of the result (1.0 for a scalar loss).
     """
-    Wx = W @ x
-    z = Wx + b
+    z = W @ x + b
     h = 1 / (1 + np.exp(-z))
     s = u @ h
-    if ds is None:
-        ds = _scalar_seed(s, 'ds')
     # s = u @ h   (line 20)
-    du = _matmul_grad_a(ds, u, h)
-    dh = _matmul_grad_b(ds, u, h)
-    # h = 1 / (1 + np.exp(-z))   (line 19)
-    dz = dh * h * (1 - h)
+    du = ds * h                             # (H,)
+    dh = ds * u                             # (H,)
+    # h = 1 / (1 + np.exp(-z))   (line 19): sigmoid
+    dz = dh * h * (1 - h)                   # (H,)
     # z = W @ x + b   (line 18)
-    dWx = _unbroadcast(dz, Wx)
-    db = _unbroadcast(dz, b)
-    dW = _matmul_grad_a(dWx, W, x)
-    dx = _matmul_grad_b(dWx, W, x)
-    return s, (dW, np.copy(db), du, dx)
+    dW = np.outer(dz, x)                    # (H, D)
+    dx = W.T @ dz                           # (D,)
+    return s, (dW, np.copy(dz), du, dx)
 
 
-def score_backward(W, b, u, x, ds=None):
+def score_backward(W, b, u, x, ds=1.0):
     """Gradients of score w.r.t. (W, b, u, x), in that order."""
     return score_value_and_grad(W, b, u, x, ds=ds)[1]

@@ -13,7 +13,7 @@ import gradgen
 
 
 @gradgen.derive
-def f(x, W):
+def f(x: "f[D]", W: "f[N, D]"):
     q = W @ x
     return np.sum(q ** 2)
 

@@ -7,50 +7,18 @@ Regenerate it from the project root with: python -m gradgen examples/weight_norm
 import numpy as np
 
 
-def _unbroadcast(grad, x):
-    """Sum grad over the axes along which x was broadcast, so it has x's shape."""
-    shape = np.shape(x)
-    if np.shape(grad) == shape:
-        return grad
-    grad = np.sum(grad, axis=tuple(range(np.ndim(grad) - len(shape))))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return np.sum(grad, axis=axes, keepdims=True) if axes else grad
-
-
-def _matmul_operands(grad, a, b):
-    """a, b and grad of a @ b with 1-d operands promoted to matrices, as matmul does."""
-    a2 = np.asarray(a)[np.newaxis, :] if np.ndim(a) == 1 else np.asarray(a)
-    b2 = np.asarray(b)[:, np.newaxis] if np.ndim(b) == 1 else np.asarray(b)
-    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    return a2, b2, np.reshape(grad, batch + (a2.shape[-2], b2.shape[-1]))
-
-
-def _matmul_grad_a(grad, a, b):
-    """Adjoint of a in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2), np.shape(a))
-
-
-def _matmul_grad_b(grad, a, b):
-    """Adjoint of b in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2), np.shape(b))
-
-
 def f_value_and_grad(x, W, dout=1.0):
     """Value of f and its gradients w.r.t. (x, W).
 
     The seed dout is the adjoint of the result (1.0 for a scalar loss).
     """
     q = W @ x
-    q_sq = q ** 2
-    out = np.sum(q_sq)
+    out = np.sum(q ** 2)
     # return np.sum(q ** 2)   (line 18)
-    dq_sq = np.broadcast_to(dout, np.shape(q_sq))
-    dq = 2 * q * dq_sq
+    dq = 2 * q * dout                       # (N,)
     # q = W @ x   (line 17)
-    dW = _matmul_grad_a(dq, W, x)
-    dx = _matmul_grad_b(dq, W, x)
+    dW = np.outer(dq, x)                    # (N, D)
+    dx = W.T @ dq                           # (D,)
     return out, (dx, dW)
 
 

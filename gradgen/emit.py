@@ -241,7 +241,8 @@ class _FunctionBuilder:
             seed_check.body[0].value.args[0] = _copy(output)
             body.append(seed_check)
         for block in backward.blocks:
-            self.comments.append(f"{block.stmt.text}   (line {block.stmt.lineno})")
+            identities = f": {', '.join(block.identities)}" if block.identities else ""
+            self.comments.append(f"{block.stmt.text}   (line {block.stmt.lineno}){identities}")
             body.append(ast.Expr(ast.Name(id=_COMMENT.format(len(self.comments) - 1), ctx=ast.Load())))
             for stmt in block.body:
                 stmt = self._resolve(stmt)

@@ -29,6 +29,12 @@ class Block:
 
     stmt: Statement
     body: list[ast.stmt]
+    identities: list[str] = field(default_factory=list)  # fused identities used, for the comment
+
+
+_IDENTITY_NAMES = {"softmax": "softmax", "log_softmax": "log-softmax", "sigmoid": "sigmoid",
+                   "sigmoid_bce": "sigmoid + binary cross-entropy",
+                   "getitem_scatter": "gather, scattered back with np.add.at"}
 
 
 @dataclass
@@ -127,14 +133,18 @@ class _Reverse:
         blocks = []
         for stmt in reversed(graph.body.statements):
             body: list[ast.stmt] = []
+            identities: list[str] = []
             for node in reversed(stmt.nodes):
                 if node.out.id not in self.current:
                     continue
                 for x, call in adjoint_rules(node):
                     if x.id in self.relevant:
                         self._contribute(node, x, call, body)
+                        name = _IDENTITY_NAMES.get(call.macro)
+                        if name and name not in identities:
+                            identities.append(name)
             if body:
-                blocks.append(Block(stmt, body))
+                blocks.append(Block(stmt, body, identities))
         grads, fresh = [], []
         for name in self.wrt:
             value = graph.param(name).value
@@ -217,7 +227,7 @@ class _Reverse:
 
 # rules that read their incoming adjoint only elementwise, so a smaller one broadcasts through
 _ELEMENTWISE_FAMILIES = ("arith", "elementwise")
-_ELEMENTWISE_FUSED = ("softmax", "sigmoid")
+_ELEMENTWISE_FUSED = ("softmax", "sigmoid", "sigmoid_bce", "sigmoid_bce_labels")
 
 
 def _folds(call, wanted, out: Value) -> bool:

@@ -40,9 +40,12 @@ def adjoint_rules(node: Node) -> list[tuple[Value, RuleCall]]:
     fused = node.fused
     if fused is not None:
         out = []
-        for value in fused.inputs:
-            call = RuleCall("fused", fused.macro, target="d" + {"sigmoid": "z"}.get(fused.macro, "theta"),
-                            values=dict(fused.values), literals=dict(fused.literals))
+        for i, value in enumerate(fused.inputs):
+            macro = fused.macros[i] if fused.macros else fused.macro
+            target = fused.targets[i] if fused.targets else \
+                "d" + {"sigmoid": "z"}.get(fused.macro, "theta")
+            call = RuleCall("fused", macro, target=target, values=dict(fused.values),
+                            literals=dict(fused.literals))
             if value.shape:
                 call.comment = shapes.show(value.shape)
             out.append((value, call))

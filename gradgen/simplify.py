@@ -27,14 +27,16 @@ class Fused:
     inputs: list[Value]  # the values that receive the adjoint (the composite's inputs)
     values: dict[str, Value] = field(default_factory=dict)
     literals: dict[str, object] = field(default_factory=dict)
+    macros: list[str] | None = None  # one per input when they differ (else ``macro`` for all)
+    targets: list[str] | None = None  # the macro argument each input's adjoint is written to
 
 
 def fuse(graph: Graph) -> None:
     """Mark the fused identities in ``graph`` (sets ``node.fused``)."""
     for node in graph.body.nodes():
         node.fused = _softmax(node) or _sigmoid(node)
-    for node in graph.body.nodes():  # log of a softmax needs the softmax marked first
-        node.fused = node.fused or _log_softmax(node)
+    for node in graph.body.nodes():  # these look inside fused sigmoids and softmaxes
+        node.fused = node.fused or _log_softmax(node) or _sigmoid_bce(node)
 
 
 def _producer(value: Value, op: str) -> Node | None:
@@ -104,3 +106,42 @@ def _sigmoid(node: Node) -> Fused | None:
     if neg is None or not neg.inputs[0].active:
         return None
     return Fused("sigmoid", [neg.inputs[0]], values={"h": node.out})
+
+
+def _sigmoid_bce(node: Node) -> Fused | None:
+    """y * np.log(p) + (1 - y) * np.log(1 - p) with p = 1 / (1 + np.exp(-z)): dz = d * (y - p)."""
+    if node.op != "add":
+        return None
+    for first, second in (node.inputs, node.inputs[::-1]):
+        picked = _label_times_log(first)
+        other = _label_times_log(second)
+        if picked is None or other is None:
+            continue
+        y, p = picked
+        one_minus_y, one_minus_p = other
+        if not (_is_one_minus(one_minus_y, y) and _is_one_minus(one_minus_p, p)):
+            continue
+        sig = p.producer.fused if p.producer is not None else None
+        if sig is None or sig.macro != "sigmoid":
+            continue
+        z = sig.inputs[0]
+        return Fused("sigmoid_bce", [z, y], values={"y": y, "p": p},
+                     macros=["sigmoid_bce", "sigmoid_bce_labels"], targets=["dz", "dy"])
+    return None
+
+
+def _label_times_log(value: Value):
+    """(y, p) for a value computed as y * np.log(p) (either order), else None."""
+    mul = _producer(value, "mul")
+    if mul is None:
+        return None
+    for y, logged in (mul.inputs, mul.inputs[::-1]):
+        log = _producer(logged, "log")
+        if log is not None:
+            return y, log.inputs[0]
+    return None
+
+
+def _is_one_minus(value: Value, of: Value) -> bool:
+    sub = _producer(value, "sub")
+    return sub is not None and _is_number(sub.inputs[0], 1) and sub.inputs[1] is of

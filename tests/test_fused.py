@@ -66,12 +66,26 @@ def test_sigmoid_through_its_value(tmp_path):
 
 def test_sigmoid_binary_cross_entropy(tmp_path):
     f = derive_source('''
-        def f(w, X: "f[N, D]", y: "f[N]"):
+        def f(w: "f[D]", X: "f[N, D]", y: "f[N]"):
             p = 1 / (1 + np.exp(-(X @ w)))
             return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     ''', tmp_path, wrt=("w",))
-    assert "* p * (1 - p)" in f.source
+    assert "dXw = davg / np.size(total) * (y - p)" in f.source, f.source  # p - y, up to the sign
+    assert "sigmoid + binary cross-entropy" in f.source
+    after = f.source.split("def f_value_and_grad")[1].split("# return")[1]
+    backward = [line for line in after.splitlines()[1:] if not line.strip().startswith("#")]
+    assert not any("np.log" in line for line in backward)  # the backward never takes a log
     assert_grad_ok(f, logits(3), logits(8, 3), (RNG.random(8) > 0.5).astype(float))
+
+
+def test_sigmoid_binary_cross_entropy_labels_get_their_gradient(tmp_path):
+    f = derive_source('''
+        def f(z, y):
+            p = 1 / (1 + np.exp(-z))
+            return -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p))
+    ''', tmp_path)
+    assert f.wrt == ("z", "y")
+    assert_grad_ok(f, logits(6), RNG.random(6))
 
 
 @pytest.mark.parametrize("body, text", [
