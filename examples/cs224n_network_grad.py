@@ -21,7 +21,7 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     e = np.exp(theta - theta.max(axis=1, keepdims=True))
     yhat = e / e.sum(axis=1, keepdims=True)
     J = -np.sum(y * np.log(yhat)) / n
-    # J = -np.sum(y * np.log(yhat)) / n   (line 31): softmax + log
+    # J = -np.sum(y * np.log(yhat)) / n   (line 31): log-softmax
     dneg = dJ / n
     dtotal = -dneg
     dlog_yhat = dtotal * y                  # (B, Nc)
@@ -36,7 +36,7 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     db1 = dz.sum(axis=0)                    # (Dh,)
     dx = dz @ W.T                           # (B, m*d) = (B, Dh) @ (Dh, m*d)
     dW = x.T @ dz                           # (m*d, Dh) = (m*d, B) @ (B, Dh)
-    # x = L[words].reshape(n, -1)   (line 25): gather: the adjoint is scattered back with np.add.at
+    # x = L[words].reshape(n, -1)   (line 25): gather, scattered back with np.add.at
     dL_words = np.reshape(dx, np.shape(L_words))  # (B, m, d)
     dL = np.zeros_like(L)
     np.add.at(dL, words, dL_words)
