@@ -4,7 +4,6 @@ cost_backward: gradients of cost w.r.t. (a, b, c)
 
 Regenerate it from the project root with: python -m gradgen examples/computation_graph.py -o examples/computation_graph_grad.py
 """
-import numpy as np
 
 
 def cost_value_and_grad(a, b, c, dJ=1.0):
@@ -17,10 +16,12 @@ def cost_value_and_grad(a, b, c, dJ=1.0):
     J = 3 * v
     # J = 3 * v   (line 20)
     dv = dJ * 3
+    # v = a + u   (line 19)
+    da = dv
     # u = b * c   (line 18)
     db = dv * c
     dc = dv * b
-    return J, (np.copy(dv), db, dc)
+    return J, (da, db, dc)
 
 
 def cost_backward(a, b, c, dJ=1.0):

@@ -23,8 +23,8 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     J = -np.sum(y * np.log(yhat)) / n
     # J = -np.sum(y * np.log(yhat)) / n   (line 31): log-softmax
     dneg = dJ / n
-    dtotal = -dneg
-    dlog_yhat = dtotal * y                  # (B, Nc)
+    dsummed = -dneg
+    dlog_yhat = dsummed * y                 # (B, Nc)
     dtheta = dlog_yhat - yhat * np.sum(dlog_yhat, axis=1, keepdims=True)  # (B, Nc)
     # theta = h @ U + b2   (line 28)
     db2 = dtheta.sum(axis=0)                # (Nc,)

@@ -23,8 +23,9 @@ def f_value_and_grad(x, y, z, dout=1.0):
     dy = dm * ((y > z) + 0.5 * (y == z))
     dz = dm * ((z > y) + 0.5 * (y == z))
     # q = x + y   (line 18)
+    dx = dq
     dy = dy + dq
-    return out, (np.copy(dq), dy, dz)
+    return out, (dx, dy, dz)
 
 
 def f_backward(x, y, z, dout=1.0):
@@ -45,8 +46,9 @@ def f_sum_value_and_grad(x, y, z, dout=1.0):
     dmax_y_z = dout * x_plus_y              # (N,)
     dy = dmax_y_z * ((y > z) + 0.5 * (y == z))  # (N,)
     dz = dmax_y_z * ((z > y) + 0.5 * (y == z))  # (N,)
+    dx = dx_plus_y
     dy = dy + dx_plus_y                     # (N,)
-    return out, (np.copy(dx_plus_y), dy, dz)
+    return out, (dx, dy, dz)
 
 
 def f_sum_backward(x, y, z, dout=1.0):

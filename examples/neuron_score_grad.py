@@ -21,9 +21,10 @@ def score_value_and_grad(W, b, u, x, ds=1.0):
     # h = 1 / (1 + np.exp(-z))   (line 19): sigmoid
     dz = dh * h * (1 - h)                   # (H,)
     # z = W @ x + b   (line 18)
+    db = dz
     dW = np.outer(dz, x)                    # (H, D)
     dx = W.T @ dz                           # (D,)
-    return s, (dW, np.copy(dz), du, dx)
+    return s, (dW, db, du, dx)
 
 
 def score_backward(W, b, u, x, ds=1.0):

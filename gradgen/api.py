@@ -48,11 +48,12 @@ class DerivedFunction:
         unit = build_unit(ctx, scope, node, wrt, runtime, check_shapes)
         _check_numpy_aliases(fn, scope, filename)
         self.wrt = tuple(unit.backward.wrt)
-        self.source = module_text([unit], shown_path(filename, project_root(filename)))
-        namespace = dict(fn.__globals__)
-        if fn.__closure__:
-            namespace.update(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))
-        load_module(self.source, fn.__qualname__, namespace)
+        shown = shown_path(filename, project_root(filename))
+        self.source = module_text([unit], shown)
+        # The functions that run read the forward's globals live (a constant rebound later is
+        # seen by both), so they are built from the module without its copied header.
+        namespace = _LiveGlobals(fn)
+        load_module(module_text([unit], shown, runtime=True), fn.__qualname__, namespace)
         vg_name, bw_name = function_names(fn.__name__)
         self.value_and_grad = namespace[vg_name]
         self.backward = namespace[bw_name]
@@ -63,6 +64,21 @@ class DerivedFunction:
 
     def __repr__(self):
         return f"<gradgen.derive {self.forward.__qualname__} wrt={self.wrt}>"
+
+
+class _LiveGlobals(dict):
+    """Globals for the generated functions: their own helpers, then the forward's closure
+    cells and module globals, looked up at call time, exactly as the forward sees them."""
+
+    def __init__(self, fn):
+        super().__init__(__builtins__=fn.__globals__.get("__builtins__", __builtins__))
+        self._module = fn.__globals__
+        self._cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+
+    def __missing__(self, name):
+        if name in self._cells:
+            return self._cells[name].cell_contents
+        return self._module[name]
 
 
 def _module_source(fn):

@@ -43,8 +43,13 @@ def function_names(name: str) -> tuple[str, str]:
     return f"{name}_value_and_grad", f"{name}_backward"
 
 
-def emit_module(units: list[Unit], *, source_name: str, version: str, command: str | None = None) -> str:
-    """The generated module for ``units``, all from the file called ``source_name``."""
+def emit_module(units: list[Unit], *, source_name: str, version: str, command: str | None = None,
+                runtime: bool = False) -> str:
+    """The generated module for ``units``, all from the file called ``source_name``.
+
+    ``runtime=True`` leaves out the imports and constants copied from the user's module:
+    the decorator runs the functions against the forward's own, live, globals instead.
+    """
     comments: list[str] = []
     functions: list[ast.stmt] = []
     headers: list[ast.stmt] = []
@@ -56,11 +61,19 @@ def emit_module(units: list[Unit], *, source_name: str, version: str, command: s
         headers.extend(header_statements(unit.ctx, unit.scope, list(unit.graph.module_names),
                                          unit.graph.module_names))
     body_so_far = ast.Module(body=functions, type_ignores=[])
-    helpers = _helpers_used(body_so_far, numpy_alias)
+    taken = set().union(*(u.graph.reserved for u in units))
+    calls = {id(n.func) for n in ast.walk(body_so_far) if isinstance(n, ast.Call)}
+    taken |= {n.id for n in ast.walk(body_so_far) if isinstance(n, ast.Name) and id(n) not in calls}
+    helpers = _helpers_used(body_so_far, numpy_alias, taken)
     if helpers or _mentions(body_so_far, numpy_alias):
-        if not any(_binds(stmt, numpy_alias) for stmt in headers):
+        user_binds_numpy = any(numpy_alias in u.scope.numpy_aliases for u in units)
+        if runtime:
+            headers = []
+        if not user_binds_numpy or (not runtime and not any(_binds(s, numpy_alias) for s in headers)):
             headers.insert(0, ast.parse(f"import numpy as {numpy_alias}" if numpy_alias != "numpy"
                                         else "import numpy").body[0])
+    elif runtime:
+        headers = []
     doc = templating.render("module_header.j2", units=units, source_name=source_name,
                             version=version, command=command, names=[function_names(u.graph.name) for u in units])
     module = ast.Module(body=[ast.Expr(ast.Constant(doc.strip() + "\n"))] + _dedupe(headers)
@@ -156,7 +169,7 @@ class _FunctionBuilder:
     def _name_everything(self):
         graph = self.graph
         fixed = {p.name for p in graph.params} | set(graph.module_names)
-        fixed |= set(function_names(graph.name)) | set(_helper_sources())
+        fixed |= set(function_names(graph.name))
         self.claimed = set(fixed)
         self.numpy_alias = graph.numpy_alias
         if graph.numpy_alias not in self.unit.scope.numpy_aliases:  # gradgen imports numpy itself
@@ -213,7 +226,10 @@ class _FunctionBuilder:
 
     def build(self) -> list[ast.stmt]:
         graph, backward = self.graph, self.backward
-        backward_trees = [s for block in backward.blocks for s in block.body] + list(backward.grads)
+        # work on copies: the same unit may be emitted twice (the decorator's source and runtime)
+        blocks = [(block, [_copy(s) for s in block.body]) for block in backward.blocks]
+        grad_exprs = [_copy(g) for g in backward.grads]
+        backward_trees = [s for _, body in blocks for s in body] + grad_exprs
         self._plan(backward_trees)
         self._name_everything()
         alias = self.numpy_alias
@@ -240,11 +256,11 @@ class _FunctionBuilder:
                                    ).body[0]
             seed_check.body[0].value.args[0] = _copy(output)
             body.append(seed_check)
-        for block in backward.blocks:
+        for block, block_body in blocks:
             identities = f": {', '.join(block.identities)}" if block.identities else ""
             self.comments.append(f"{block.stmt.text}   (line {block.stmt.lineno}){identities}")
             body.append(ast.Expr(ast.Name(id=_COMMENT.format(len(self.comments) - 1), ctx=ast.Load())))
-            for stmt in block.body:
+            for stmt in block_body:
                 stmt = self._resolve(stmt)
                 text = getattr(stmt, "gradgen_comment", None)
                 if text and isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
@@ -254,7 +270,7 @@ class _FunctionBuilder:
                                              ctx=ast.Store())]
                 body.append(stmt)
         grads = []
-        for expr, fresh in zip(backward.grads, backward.fresh):
+        for expr, fresh in zip(grad_exprs, backward.fresh):
             expr = self._resolve(expr)
             if not fresh:  # a view or a shared adjoint: hand the caller an array of its own
                 expr = ast.Call(func=ast.Attribute(value=ast.Name(id=alias, ctx=ast.Load()), attr="copy",
@@ -348,7 +364,9 @@ def _parsed_helpers() -> dict[str, ast.FunctionDef]:
     return {name: ast.parse(src).body[0] for name, src in _helper_sources().items()}
 
 
-def _helpers_used(tree, alias) -> list[ast.stmt]:
+def _helpers_used(tree, alias, taken: set[str]) -> list[ast.stmt]:
+    """The helper definitions ``tree`` calls (and theirs), renamed away from user names in
+    ``taken``; calls in ``tree`` are renamed to match."""
     sources = _helper_sources()
     parsed = _parsed_helpers()
     wanted: list[str] = []
@@ -361,15 +379,28 @@ def _helpers_used(tree, alias) -> list[ast.stmt]:
                 want(dep)
         wanted.append(name)
 
-    for name in _names_in(tree):
-        if name in sources:
-            want(name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in sources:
+            want(node.func.id)
     order = list(sources)
+    renames = {}
+    for name in wanted:
+        new, n = name, 2
+        while new in taken:  # a user variable or parameter with a helper's name
+            new, n = f"{name}_{n}", n + 1
+        if new != name:
+            renames[name] = new
     out = []
     for name in sorted(wanted, key=order.index):
         fn = _copy(parsed[name])
         _rename_numpy(fn, alias)
         out.append(fn)
+    for node in ast.walk(ast.Module(body=out + [tree], type_ignores=[])):
+        # helpers are only ever called: a user's variable of the same name is left alone
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in renames:
+            node.func.id = renames[node.func.id]
+        elif isinstance(node, ast.FunctionDef) and node.name in renames:
+            node.name = renames[node.name]
     return out
 
 

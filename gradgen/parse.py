@@ -301,6 +301,11 @@ class _Parser:
                                  "must agree, as when checking work by dimensions") from None
         if out.shape is not None:
             out.rank = len(out.shape)
+        if op not in ("nondiff", "getitem", "reshape", "transpose", "copy", "concatenate", "stack") \
+                and any(v.dtype == "float" for v in inputs) or op in ("div", "exp", "log", "sqrt", "tanh", "sin", "cos", "mean"):
+            out.dtype = "float"  # arithmetic with a float gives a float
+        elif op != "nondiff" and inputs and all(v.dtype == "float" for v in inputs[:1]):
+            out.dtype = "float"  # moving entries around keeps the dtype
         if op == "nondiff":
             out.known = static_value(template, self.values)
             out.dtype = node.attrs.get("dtype")
@@ -731,13 +736,12 @@ class _Parser:
             value = _NOT_LITERAL
         if value is _NOT_LITERAL or not check(value):
             raise self.ctx.error(node, f"{what} must be written as a literal here",
-                                 hint=f"write {what}=0, {what}=-1 or {what}=(0, 1)" if what == "axis"
-                                 else f"write {what}=True or {what}=False")
+                                 hint=_LITERAL_HINTS.get(what, f"write {what}=True or {what}=False"))
         return value
 
     def _transpose(self, call, a_expr, axes_expr, receiver=False) -> Value:
         a = self._lower(a_expr)
-        axes = self._literal(axes_expr, "axes", lambda v: isinstance(v, (tuple, list)) and
+        axes = self._literal(axes_expr, "axes", lambda v: v is None or isinstance(v, (tuple, list)) and
                              sorted(v) == list(range(len(v))))
         template = _rebuild(call, {id(a_expr): a.ref()})
         return self._node("transpose", [a], template, diff=(0,),
@@ -774,6 +778,8 @@ class _Parser:
 
 
 _NOT_LITERAL = object()
+_LITERAL_HINTS = {"axis": "write axis=0, axis=-1 or axis=(0, 1)",
+                  "axes": "write the permutation out, e.g. axes=(1, 0, 2)"}
 _OP_SYMBOL = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "FloorDiv": "//", "Mod": "%",
               "Pow": "**", "MatMult": "@", "LShift": "<<", "RShift": ">>", "BitOr": "|",
               "BitAnd": "&", "BitXor": "^"}
@@ -864,7 +870,7 @@ def _const_hint(expr: ast.Constant) -> str:
 _OP_HINTS = {"add": "plus", "sub": "minus", "mul": "times", "div": "over"}
 # what an unnamed intermediate is called when its operands are not simple names
 _FALLBACK_HINTS = {"add": "total", "sub": "diff", "mul": "prod", "div": "ratio", "pow": "power",
-                   "matmul": "product", "dot": "product", "outer": "outer_product", "sum": "total",
+                   "matmul": "product", "dot": "product", "outer": "outer_product", "sum": "summed",
                    "mean": "avg", "max": "largest", "min": "smallest", "abs": "magnitude",
                    "neg": "neg", "getitem": "part", "transpose": "transposed", "exp": "exps",
                    "log": "logs", "tanh": "tanhs", "sqrt": "roots", "sin": "sines", "cos": "cosines",

@@ -54,8 +54,10 @@ def _wrt_site(fn: ast.FunctionDef) -> ast.AST:
     return fn
 
 
-def module_text(units: list[Unit], source_name: str, command: str | None = None) -> str:
-    return emit_module(units, source_name=source_name, version=__version__, command=command)
+def module_text(units: list[Unit], source_name: str, command: str | None = None,
+                runtime: bool = False) -> str:
+    return emit_module(units, source_name=source_name, version=__version__, command=command,
+                       runtime=runtime)
 
 
 def derived_functions(ctx: SourceContext, tree: ast.Module) -> list[DerivedSpec]:

@@ -119,7 +119,8 @@ class _Reverse:
                 forward.add(node.out.id)
         self.relevant = forward & reaching_output(graph)
         self.current: dict[int, str] = {}  # value id -> name holding its adjoint so far
-        self.fresh: dict[int, bool] = {}
+        self.fresh: dict[str, bool] = {}  # adjoint name -> it is a new array nothing else holds
+        self.roots: dict[str, str] = {}  # adjoint name -> the name it was assigned from
         self.temps: dict[str, str] = {}
         self.adjoints: dict[str, Value] = {}
         self.pending: dict[int, tuple[ast.Assign, ast.expr]] = {}  # adjoints not yet spread
@@ -129,7 +130,7 @@ class _Reverse:
         graph = self.graph
         if graph.output.id in self.relevant:
             self.current[graph.output.id] = SEED
-            self.fresh[graph.output.id] = False
+            self.fresh[SEED] = False  # the caller's own array
         blocks = []
         for stmt in reversed(graph.body.statements):
             body: list[ast.stmt] = []
@@ -145,12 +146,15 @@ class _Reverse:
                             identities.append(name)
             if body:
                 blocks.append(Block(stmt, body, identities))
-        grads, fresh = [], []
+        grads, fresh, returned = [], [], set()
         for name in self.wrt:
             value = graph.param(name).value
             if value.id in self.current:
-                grads.append(ast.Name(id=self.current[value.id], ctx=ast.Load()))
-                fresh.append(self.fresh[value.id])
+                held = self.current[value.id]
+                root = self.roots.get(held, held)  # the array object behind the name
+                grads.append(ast.Name(id=held, ctx=ast.Load()))
+                fresh.append(self.fresh.get(root, False) and root not in returned)  # else copied
+                returned.add(root)
             else:
                 grads.append(ast.parse(f"np.zeros(np.shape({value.placeholder}))", mode="eval").body)
                 fresh.append(True)
@@ -169,20 +173,28 @@ class _Reverse:
         target = own if first else self._temp(f"d{x.hint}_part")
         macro = getattr(templating.family(call.family), call.macro)
         wanted = set(macro.arguments)
-        dout = self.current[node.out.id]
-        if node.out.id in self.pending:
-            stmt, spread = self.pending[node.out.id]
-            if _folds(call, wanted, node.out):
-                dout = f"({ast.unparse(spread)})"  # broadcasting does the spreading
-            else:
-                body.append(stmt)
-                del self.pending[node.out.id]
-        kwargs = {call.target: target, "dout": dout}
+        kwargs = {call.target: target, "dout": self.current[node.out.id]}
         kwargs.update({k: v.placeholder for k, v in call.values.items()})
         kwargs.update(call.literals)
         kwargs.update({k: self._temp(hint) for k, hint in call.temps.items() if k in wanted})
-        text = str(macro(**{k: v for k, v in kwargs.items() if k in wanted}))
-        stmts = ast.parse(text.strip()).body
+
+        def render():
+            return ast.parse(str(macro(**{k: v for k, v in kwargs.items() if k in wanted})).strip()).body
+
+        stmts = None
+        if node.out.id in self.pending:
+            stmt, spread = self.pending[node.out.id]
+            if _folds(call):
+                kwargs["dout"] = _SPREAD  # broadcasting does the spreading, if the rule lets it
+                stmts = render()
+                if _spreads_to(stmts, node.out, self.graph):
+                    stmts = [_replace_name(s, _SPREAD, spread) for s in stmts]
+                else:
+                    kwargs["dout"], stmts = self.current[node.out.id], None
+            if stmts is None:
+                body.append(stmt)
+                del self.pending[node.out.id]
+        stmts = stmts or render()
         last = stmts[-1]
         assigns_target = isinstance(last, ast.Assign) and isinstance(last.targets[0], ast.Name) \
             and last.targets[0].id == target
@@ -195,8 +207,13 @@ class _Reverse:
         single = len(stmts) == 1 and assigns_target
         if first:
             if single and isinstance(last.value, ast.Name):
-                self.current[x.id] = last.value.id  # share the adjoint, no statement
-                self.fresh[x.id] = False
+                shared = last.value.id
+                if x.kind == "param":  # a gradient the caller gets: give it its own name
+                    body.append(_assign(own, ast.Name(id=shared, ctx=ast.Load())))
+                    self.roots[own] = self.roots.get(shared, shared)
+                    self.current[x.id] = own
+                else:
+                    self.current[x.id] = shared  # share the adjoint, no statement
                 return
             if single and _is_spread(last.value) and x.producer is not None and _fully_known(x.shape):
                 # a sum's adjoint spread over its input: hold it back, so that an elementwise
@@ -204,12 +221,12 @@ class _Reverse:
                 _comment(last, call.comment)
                 self.pending[x.id] = (last, last.value.args[0])
                 self.current[x.id] = own
-                self.fresh[x.id] = False
+                self.fresh[own] = False  # a read-only broadcast view
                 return
             body.extend(stmts)
             _comment(body[-1] if assigns_target else None, call.comment)
             self.current[x.id] = own
-            self.fresh[x.id] = call.fresh
+            self.fresh[own] = call.fresh
             return
         so_far = ast.Name(id=self.current[x.id], ctx=ast.Load())
         if x.id in self.pending:  # G + contribution broadcasts to the full shape by itself
@@ -222,7 +239,7 @@ class _Reverse:
                                                right=ast.Name(id=target, ctx=ast.Load()))))
         _comment(body[-1], call.comment if single else shapes.show(x.shape) if x.shape else None)
         self.current[x.id] = own
-        self.fresh[x.id] = True
+        self.fresh[own] = True
 
 
 # rules that read their incoming adjoint only elementwise, so a smaller one broadcasts through
@@ -230,13 +247,32 @@ _ELEMENTWISE_FAMILIES = ("arith", "elementwise")
 _ELEMENTWISE_FUSED = ("softmax", "sigmoid", "sigmoid_bce", "sigmoid_bce_labels")
 
 
-def _folds(call, wanted, out: Value) -> bool:
-    """Whether ``call`` may read a sum's un-spread adjoint: it must be elementwise, and some
-    full-shaped value it reads must make the result full-shaped again."""
-    if call.family not in _ELEMENTWISE_FAMILIES and not (
-            call.family == "fused" and call.macro in _ELEMENTWISE_FUSED):
-        return False
-    return any(v.shape == out.shape for k, v in call.values.items() if k in wanted)
+_SPREAD = "__gspread__"
+
+
+def _replace_name(tree, name, expr):
+    import copy
+
+    class _Swap(ast.NodeTransformer):
+        def visit_Name(self, node):
+            return copy.deepcopy(expr) if node.id == name else node
+
+    return _Swap().visit(tree)
+
+
+def _folds(call) -> bool:
+    """Whether ``call`` may read a sum's un-spread adjoint: it must use it elementwise."""
+    return call.family in _ELEMENTWISE_FAMILIES or (
+        call.family == "fused" and call.macro in _ELEMENTWISE_FUSED)
+
+
+def _spreads_to(stmts, out: Value, graph) -> bool:
+    """Whether the rendered rule reads a value of ``out``'s full shape, which makes its result
+    full-shaped again (``dout * b`` does; ``dout`` alone, as for x ** 1, does not)."""
+    values = {v.id: v for v in graph.values}
+    from .graph import placeholders_in
+    read = [values[i] for s in stmts for i in placeholders_in(s.value if isinstance(s, ast.Assign) else s)]
+    return any(v.shape == out.shape for v in read)
 
 
 def _is_spread(expr) -> bool:

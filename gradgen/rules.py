@@ -45,7 +45,7 @@ def adjoint_rules(node: Node) -> list[tuple[Value, RuleCall]]:
             target = fused.targets[i] if fused.targets else \
                 "d" + {"sigmoid": "z"}.get(fused.macro, "theta")
             call = RuleCall("fused", macro, target=target, values=dict(fused.values),
-                            literals=dict(fused.literals))
+                            literals=dict(fused.literals), unbroadcast=fused.broadcasts)
             if value.shape:
                 call.comment = shapes.show(value.shape)
             out.append((value, call))
@@ -169,23 +169,15 @@ def _getitem(node, position, x):
     index = node.expr.slice
     if node.attrs["basic"]:
         text = ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=index, ctx=ast.Load()))[2:-1]
-        return RuleCall("shape", "getitem_basic", "dx", values={"x": x}, literals={"index": text})
+        return RuleCall("shape", "getitem_basic", "dx", values={"x": x},
+                        literals={"index": text, "floating": x.dtype == "float"})
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    if any(isinstance(p, ast.Slice) for p in parts):  # np.add.at takes slices as np.s_[...]
+        text = "np.s_" + ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=index, ctx=ast.Load()))[1:]
+    else:
+        text = ast.unparse(index)
     return RuleCall("shape", "getitem_scatter", "dx", values={"x": x},
-                    literals={"index": ast.unparse(_index_expression(index))})
-
-
-def _index_expression(index: ast.expr) -> ast.expr:
-    """An index as a plain expression (slices as slice(...)), as np.add.at takes it."""
-    def part(p):
-        if isinstance(p, ast.Slice):
-            bounds = [b if b is not None else ast.Constant(None) for b in (p.lower, p.upper, p.step)]
-            while len(bounds) > 1 and isinstance(bounds[-1], ast.Constant) and bounds[-1].value is None:
-                bounds.pop()
-            return ast.Call(func=ast.Name(id="slice", ctx=ast.Load()), args=bounds, keywords=[])
-        return p
-    if isinstance(index, ast.Tuple):
-        return ast.Tuple(elts=[part(p) for p in index.elts], ctx=ast.Load())
-    return part(index)
+                    literals={"index": text, "floating": x.dtype == "float"})
 
 
 def _join(node, position, x):

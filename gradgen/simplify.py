@@ -29,6 +29,7 @@ class Fused:
     literals: dict[str, object] = field(default_factory=dict)
     macros: list[str] | None = None  # one per input when they differ (else ``macro`` for all)
     targets: list[str] | None = None  # the macro argument each input's adjoint is written to
+    broadcasts: bool = False  # the composite broadcasts its inputs: sum adjoints back to shape
 
 
 def fuse(graph: Graph) -> None:
@@ -126,7 +127,7 @@ def _sigmoid_bce(node: Node) -> Fused | None:
             continue
         z = sig.inputs[0]
         return Fused("sigmoid_bce", [z, y], values={"y": y, "p": p},
-                     macros=["sigmoid_bce", "sigmoid_bce_labels"], targets=["dz", "dy"])
+                     macros=["sigmoid_bce", "sigmoid_bce_labels"], targets=["dz", "dy"], broadcasts=True)
     return None
 
 
