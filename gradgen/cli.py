@@ -86,6 +86,9 @@ def main(argv=None) -> int:
         parser.error("- (standard input) cannot be combined with other SRCs")
     if (args.function or args.wrt) and not single:
         parser.error("-f and --wrt need exactly one SRC file")
+    if args.output and args.sources[0] != "-" and os.path.exists(args.output) and \
+            os.path.exists(args.sources[0]) and os.path.samefile(args.output, args.sources[0]):
+        parser.error(f"-o {args.output} is the source file itself; choose another output")
     report = _Report(quiet=args.quiet)
     if args.graph:
         return _graph(args, report)
@@ -169,7 +172,10 @@ def _run(job: _Job, args, *, explicit: bool, report) -> None:
         text = _generate(job.source, job.output, args, explicit=explicit)
     except GradgenError as err:
         if not explicit and err.message.startswith("no function decorated"):
-            report.skipped(job.source)
+            if (args.check or args.diff) and job.output and os.path.exists(job.output):
+                report.orphan(job.output, job.source)  # its functions are gone: stale
+            else:
+                report.skipped(job.source)
             return
         report.error(str(err))
         return
@@ -334,6 +340,11 @@ class _Report:
 
     def fresh(self, path):
         self.fresh_count += 1
+
+    def orphan(self, output, source):
+        self.stale_count += 1
+        print(f"gradgen: {output} is stale: {source} no longer has a @gradgen.derive function "
+              "(delete the generated file)", file=sys.stderr)
 
     def skipped(self, path):
         self._say(f"gradgen: {path}: nothing to derive (no @gradgen.derive function), skipped")

@@ -187,7 +187,9 @@ class _FunctionBuilder:
                     self.names[out.placeholder] = out.hint
                 else:
                     self.names[out.placeholder] = self._claim(out.hint)
-        for placeholder, value in self.backward.adjoints.items():
+        # parameters' adjoints first: the gradient of x is always dx
+        adjoints = sorted(self.backward.adjoints.items(), key=lambda item: item[1].kind != "param")
+        for placeholder, value in adjoints:
             base = self.names.get(value.placeholder, value.hint)
             self.names[placeholder] = self._claim(f"d{base}", [f"d{base}", f"d_{base}"])
         for placeholder, hint in self.backward.temps.items():

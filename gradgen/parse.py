@@ -684,7 +684,7 @@ class _Parser:
         if method == "copy" and not call.args and not call.keywords:
             x = self._lower(func.value)
             return self._node("copy", [x], _rebuild(call, {id(func.value): x.ref()}), diff=(0,),
-                              hint=_hint_of(func.value), rank=x.rank)
+                              hint=f"{_describe(func.value) or 'value'}_copy", rank=x.rank)
         receiver = self._lower(func.value)
         if method in api.METHOD_NONDIFF or not receiver.active:
             template, inputs = self._passive_template_with(call, {id(func.value): receiver})

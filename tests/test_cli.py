@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -575,3 +576,68 @@ def test_non_utf8_stdin_is_a_clean_error(tmp_path):
                stdin=b"import numpy as np\n# caf\xe9\ndef f(x):\n    return np.sum(x)\n")
     _assert_clean_failure(proc)
     assert "<stdin>" in proc.err
+
+
+def test_o_onto_the_source_itself_is_refused(tmp_path):
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    proc = run("model.py", "-o", "model.py", cwd=tmp_path, check_rc=2)
+    assert "is the source file itself" in proc.err
+    assert (tmp_path / "model.py").read_text(encoding="utf-8") == MODEL
+
+
+def test_check_flags_a_generated_file_whose_source_lost_its_functions(tmp_path):
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    run("model.py", "-w", cwd=tmp_path, check_rc=0)
+    (tmp_path / "model.py").write_text(MODEL.replace("@gradgen.derive\n", ""), encoding="utf-8")
+    proc = run("--check", "model.py", cwd=tmp_path, check_rc=1)
+    assert "model_grad.py is stale" in proc.err and "no longer has" in proc.err
+
+
+def test_a_generated_file_given_to_check_stands_for_its_source(tmp_path):
+    """pre-commit passes whichever file changed: a hand-edited model_grad.py is caught too."""
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    run("model.py", "-w", cwd=tmp_path, check_rc=0)
+    grad = tmp_path / "model_grad.py"
+    grad.write_text(grad.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    proc = run("--check", "model_grad.py", cwd=tmp_path, check_rc=1)
+    assert "model_grad.py is stale" in proc.err
+
+
+def _dot_graph(text):
+    """Parse the DOT we emit: node statements and edges; every edge's ends must be declared."""
+    nodes, edges = set(), []
+    assert text.startswith("digraph gradgen {") and text.rstrip().endswith("}")
+    assert text.count("{") == text.count("}")
+    for line in text.splitlines():
+        m = re.match(r'\s*(\w+) -> (\w+) \[label="([^"]*)"(.*)\];$', line)
+        if m:
+            edges.append((m.group(1), m.group(2), m.group(3), m.group(4)))
+            continue
+        m = re.match(r'\s*(\w+) \[label="[^"]*", .*\];$', line)
+        if m:
+            nodes.add(m.group(1))
+    assert all(a in nodes and b in nodes for a, b, _, _ in edges)
+    return nodes, edges
+
+
+def test_graph_prints_forward_and_adjoint_edges_as_dot(tmp_path):
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    proc = run("--graph", "model.py", cwd=tmp_path, check_rc=0)
+    nodes, edges = _dot_graph(proc.out)
+    forward = [e for e in edges if "color=red" not in e[3]]
+    adjoint = [e for e in edges if "color=red" in e[3]]
+    assert forward and adjoint
+    assert {label for _, _, label, _ in adjoint} >= {"dW", "db"}
+    # every adjoint edge runs against a chain of forward edges
+    assert all(label.startswith("d") for _, _, label, _ in adjoint)
+    assert re.search(r'\w+ \[label="W", shape=ellipse', proc.out)  # parameters by their names
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
+def test_graph_svg_renders_with_graphviz(tmp_path):
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    proc = run("--graph", "svg", "model.py", cwd=tmp_path, check_rc=0)
+    assert proc.out.lstrip().startswith("<?xml") and "<svg" in proc.out
+    check = subprocess.run(["dot", "-Tcanon"], input=run("--graph", "model.py", cwd=tmp_path).out,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
