@@ -14,11 +14,10 @@ def loss_value_and_grad(w, b, X, y, dJ=1.0):
     """
     z = X @ w + b
     p = 1 / (1 + np.exp(-z))
-    total = y * np.log(p) + (1 - y) * np.log(1 - p)
-    J = -np.mean(total)
+    J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     # J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))   (line 20): sigmoid + binary cross-entropy
     davg = -dJ
-    dz = davg / np.size(total) * (y - p)    # (N,)
+    dz = davg / np.size(y) * (y - p)        # (N,)
     # z = X @ w + b   (line 18)
     db = dz.sum()
     dw = X.T @ dz                           # (D,)

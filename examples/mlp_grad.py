@@ -15,10 +15,9 @@ def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     h = np.tanh(X @ W1 + b1)
     Yhat = h @ W2 + b2
     Yhat_minus_Y = Yhat - Y
-    Yhat_minus_Y_sq = Yhat_minus_Y ** 2
-    out = np.mean(Yhat_minus_Y_sq)
+    out = np.mean(Yhat_minus_Y ** 2)
     # return np.mean((Yhat - Y) ** 2)   (line 21)
-    dYhat_minus_Y = 2 * Yhat_minus_Y * (dout / np.size(Yhat_minus_Y_sq))  # (N, K)
+    dYhat_minus_Y = 2 * Yhat_minus_Y * (dout / np.size(Yhat))  # (N, K)
     # Yhat = h @ W2 + b2   (line 20)
     db2 = dYhat_minus_Y.sum(axis=0)         # (K,)
     dh = dYhat_minus_Y @ W2.T               # (N, H) = (N, K) @ (K, H)
