@@ -8,13 +8,22 @@ the README) in one place.
 UNARY = {
     "exp": "exp", "log": "log", "tanh": "tanh", "sqrt": "sqrt", "abs": "abs",
     "absolute": "abs", "sin": "sin", "cos": "cos", "negative": "neg",
+    "log1p": "log1p", "expm1": "expm1", "log2": "log2", "log10": "log10", "exp2": "exp2",
+    "square": "square", "reciprocal": "reciprocal", "sinh": "sinh", "cosh": "cosh", "tan": "tan",
+    "arcsin": "arcsin", "arccos": "arccos", "arctan": "arctan", "arcsinh": "arcsinh",
+    "arccosh": "arccosh", "arctanh": "arctanh", "cbrt": "cbrt", "positive": "copy",
 }
+
+# elementwise primitives with one input whose adjoint is written by a macro of the same name
+# in templates/elementwise.j2
+UNARY_OPS = frozenset(UNARY.values()) - {"neg", "copy"}
 
 # np.<name>(a, b) -> binary primitive
 BINARY = {
     "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div",
     "true_divide": "div", "power": "pow", "maximum": "maximum", "minimum": "minimum",
-    "matmul": "matmul", "dot": "dot", "outer": "outer",
+    "fmax": "maximum", "fmin": "minimum", "matmul": "matmul", "dot": "dot", "outer": "outer",
+    "arctan2": "arctan2", "hypot": "hypot", "logaddexp": "logaddexp", "inner": "dot",
 }
 
 # np.<name>(a, axis=None, keepdims=False) -> reduction primitive
@@ -38,4 +47,50 @@ METHOD_NONDIFF = frozenset({"argmax", "argmin", "argsort", "nonzero"})
 
 # elementwise primitives: the output has the shape of the (broadcast) inputs
 ELEMENTWISE = frozenset(set(UNARY.values()) | {"add", "sub", "mul", "div", "pow", "maximum",
-                                               "minimum", "where", "copy"})
+                                               "minimum", "where", "copy", "arctan2", "hypot",
+                                               "logaddexp", "clip", "astype"})
+
+# NumPy functions on arrays, bound by name: name -> (primitive, parameters, the parameters that
+# carry a gradient, the parameters that must be literals (they shape the generated code),
+# the parameters that must not need a gradient, how many parameters are required)
+ARRAY_FUNCS = {
+    "clip": ("clip", ["a", "a_min", "a_max"], ["a", "a_min", "a_max"], [], [], 3),
+    "prod": ("prod", ["a", "axis", "keepdims"], ["a"], ["axis", "keepdims"], [], 1),
+    "var": ("var", ["a", "axis", "ddof", "keepdims"], ["a"], ["axis", "ddof", "keepdims"], [], 1),
+    "std": ("std", ["a", "axis", "ddof", "keepdims"], ["a"], ["axis", "ddof", "keepdims"], [], 1),
+    "cumsum": ("cumsum", ["a", "axis"], ["a"], ["axis"], [], 1),
+    "squeeze": ("reshape", ["a", "axis"], ["a"], ["axis"], [], 1),
+    "expand_dims": ("reshape", ["a", "axis"], ["a"], ["axis"], [], 2),
+    "ravel": ("reshape", ["a"], ["a"], [], [], 1),
+    "atleast_1d": ("reshape", ["a"], ["a"], [], [], 1),
+    "atleast_2d": ("reshape", ["a"], ["a"], [], [], 1),
+    "swapaxes": ("swapaxes", ["a", "axis1", "axis2"], ["a"], ["axis1", "axis2"], [], 3),
+    "moveaxis": ("moveaxis", ["a", "source", "destination"], ["a"], ["source", "destination"], [], 3),
+    "flip": ("flip", ["m", "axis"], ["m"], ["axis"], [], 1),
+    "roll": ("roll", ["a", "shift", "axis"], ["a"], ["shift", "axis"], [], 2),
+    "broadcast_to": ("broadcast_to", ["array", "shape"], ["array"], [], [], 2),
+    "triu": ("triu", ["m", "k"], ["m"], ["k"], [], 1),
+    "tril": ("tril", ["m", "k"], ["m"], ["k"], [], 1),
+    "diag": ("diag", ["v", "k"], ["v"], ["k"], [], 1),
+    "diagonal": ("diagonal", ["a", "offset"], ["a"], ["offset"], [], 1),
+    "trace": ("trace", ["a"], ["a"], [], [], 1),
+    "take": ("take", ["a", "indices", "axis"], ["a"], ["axis"], [], 2),
+    "take_along_axis": ("take_along_axis", ["arr", "indices", "axis"], ["arr"], ["axis"], [], 3),
+    "tile": ("tile", ["A", "reps"], ["A"], [], [], 2),
+    "repeat": ("repeat", ["a", "repeats", "axis"], ["a"], ["axis"], [], 2),
+    "pad": ("pad", ["array", "pad_width"], ["array"], [], [], 2),
+    "linalg.inv": ("inv", ["a"], ["a"], [], [], 1),
+    "linalg.det": ("det", ["a"], ["a"], [], [], 1),
+    "linalg.solve": ("solve", ["a", "b"], ["a", "b"], [], [], 2),
+    "linalg.norm": ("norm", ["x", "ord", "axis", "keepdims"], ["x"], ["ord", "axis", "keepdims"], [], 1),
+}
+
+# array methods that are the function of the same name with the array first
+ARRAY_METHODS = {
+    "clip": "clip", "prod": "prod", "var": "var", "std": "std", "cumsum": "cumsum",
+    "squeeze": "squeeze", "ravel": "ravel", "flatten": "ravel", "swapaxes": "swapaxes",
+    "diagonal": "diagonal", "trace": "trace", "take": "take", "repeat": "repeat",
+}
+
+# np.hstack / np.vstack of a literal list
+STACKS = frozenset({"hstack", "vstack"})

@@ -302,7 +302,7 @@ class _Parser:
         if out.shape is not None:
             out.rank = len(out.shape)
         if op not in ("nondiff", "getitem", "reshape", "transpose", "copy", "concatenate", "stack") \
-                and any(v.dtype == "float" for v in inputs) or op in ("div", "exp", "log", "sqrt", "tanh", "sin", "cos", "mean"):
+                and any(v.dtype == "float" for v in inputs) or op in api.UNARY_OPS or op in ("div", "mean", "var", "std", "inv", "det", "solve", "norm"):
             out.dtype = "float"  # arithmetic with a float gives a float
         elif op != "nondiff" and inputs and all(v.dtype == "float" for v in inputs[:1]):
             out.dtype = "float"  # moving entries around keeps the dtype
@@ -544,6 +544,8 @@ class _Parser:
             kind = self.scope.kind(path[0])
             if kind == "numpy" and len(path) == 2:
                 return self._numpy_call(expr, path[1])
+            if kind == "numpy" and len(path) == 3 and path[1] == "linalg":
+                return self._numpy_call(expr, f"linalg.{path[2]}")
             if kind == "import" and len(path) == 1 and path[0] in self.scope.numpy_names:
                 self._global_name(func)
                 return self._numpy_call(expr, self.scope.numpy_names[path[0]])
@@ -619,6 +621,13 @@ class _Parser:
         if fname in ("concatenate", "stack"):
             bound = self._bind_args(call, ["arrays", "axis"], 1, label)
             return self._join(call, fname, bound)
+        if fname in api.STACKS:
+            bound = self._bind_args(call, ["tup"], 1, label)
+            return self._join(call, fname, {"arrays": bound["tup"]})
+        if fname == "einsum":
+            return self._einsum(call)
+        if fname in api.ARRAY_FUNCS:
+            return self._array_call(call, fname, api.ARRAY_FUNCS[fname])
         if fname in api.NONDIFF:
             template, inputs = self._passive_template(call)
             return self._node("nondiff", inputs, template, hint=fname)
@@ -681,6 +690,11 @@ class _Parser:
             a, b = self._lower(func.value), self._lower(bound["b"])
             template = _rebuild(call, {id(func.value): a.ref(), id(bound["b"]): b.ref()})
             return self._binary("dot", a, b, template, call)
+        if method in api.ARRAY_METHODS:
+            return self._array_call(call, api.ARRAY_METHODS[method],
+                                    api.ARRAY_FUNCS[api.ARRAY_METHODS[method]], receiver=func.value)
+        if method == "astype":
+            return self._astype(call, func.value)
         if method == "copy" and not call.args and not call.keywords:
             x = self._lower(func.value)
             return self._node("copy", [x], _rebuild(call, {id(func.value): x.ref()}), diff=(0,),
@@ -718,6 +732,81 @@ class _Parser:
                     self._global_name(sub)
         return _rebuild(expr, replace), inputs
 
+    def _array_call(self, call, fname, spec, receiver=None) -> Value:
+        """A NumPy function from ARRAY_FUNCS (or its method form, ``receiver`` first)."""
+        op, params, arrays, literals, constant, required = spec
+        label = f"np.{fname}" if receiver is None else f".{fname}()"
+        if receiver is None:
+            bound = self._bind_args(call, params, required, label)
+        else:
+            bound = self._bind_args(call, params[1:], max(required - 1, 0), label)
+            bound[params[0]] = receiver
+        attrs, replace, inputs, roles = {}, {}, [], {}
+        for name in params:
+            if name in literals:
+                checker = _is_axis if name in ("axis", "source", "destination") else (lambda v: True)
+                attrs[name] = self._literal(bound.get(name), name, checker) if name in bound else None
+                continue
+            if name not in bound:
+                continue
+            value = self._lower(bound[name])
+            if name in constant and value.active:
+                raise self.ctx.error(bound[name], f"a differentiable '{name}' of {label} is not supported",
+                                     hint="write the bound with np.maximum / np.minimum instead")
+            replace[id(bound[name])] = value.ref()
+            roles[name] = len(inputs)
+            inputs.append(value)
+        if op == "var" or op == "std":
+            attrs["ddof"] = attrs.get("ddof") or 0
+        if op in ("prod", "var", "std"):
+            attrs["keepdims"] = bool(attrs.get("keepdims"))
+        if op == "norm":
+            self._check_norm(call, attrs)
+        attrs["roles"] = roles
+        if op == "reshape":
+            attrs["dims"] = None
+        diff = tuple(roles[name] for name in arrays if name in roles)
+        return self._node(op, inputs, _rebuild(call, replace), diff=diff, attrs=attrs,
+                          hint=_hint_of(call, op))
+
+    def _check_norm(self, call, attrs):
+        ord_, axis = attrs.get("ord"), attrs.get("axis")
+        if ord_ in (None, "fro") and (axis is None or isinstance(axis, int)):
+            return
+        if ord_ in (1, 2, float("inf")) and isinstance(axis, int):
+            return
+        raise self.ctx.error(call, f"np.linalg.norm with ord={ord_!r}, axis={axis!r} is not supported yet",
+                             hint="supported: the 2-norm or Frobenius norm (ord=None or 'fro'), and "
+                             "vector norms ord=1, 2, np.inf along an int axis")
+
+    def _astype(self, call, receiver) -> Value:
+        x = self._lower(receiver)
+        rest = [a for a in call.args] + [k.value for k in call.keywords]
+        values = [self._lower(a) for a in rest]
+        replace = {id(receiver): x.ref(), **{id(a): v.ref() for a, v in zip(rest, values)}}
+        return self._node("astype", [x, *values], _rebuild(call, replace), diff=(0,), attrs={"roles": {"a": 0}},
+                          hint=_hint_of(receiver) if isinstance(receiver, ast.Name) else "converted",
+                          rank=x.rank)
+
+    def _einsum(self, call) -> Value:
+        if not call.args or not (isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)):
+            raise self.ctx.error(call, "np.einsum needs its subscripts as a literal string",
+                                 hint="write np.einsum('ij,jk->ik', a, b)")
+        if call.keywords:
+            raise self.ctx.error(call, "np.einsum keyword arguments are not supported")
+        spec = call.args[0].value.replace(" ", "")
+        operands = call.args[1:]
+        try:
+            ins, out = _einsum_parts(spec, len(operands))
+        except ValueError as err:
+            raise self.ctx.error(call.args[0], f"einsum subscripts '{spec}': {err}",
+                                 hint="use explicit subscripts without '...' or repeated letters "
+                                 "within an operand, e.g. 'bij,bjk->bik'") from None
+        values = [self._lower(o) for o in operands]
+        template = _rebuild(call, {id(o): v.ref() for o, v in zip(operands, values)})
+        return self._node("einsum", values, template, diff=tuple(range(len(values))),
+                          attrs={"inputs": ins, "output": out}, hint="contraction")
+
     def _reduction(self, call, op, bound, receiver=False) -> Value:
         a = self._lower(bound["a"])
         axis = self._literal(bound.get("axis"), "axis", _is_axis)
@@ -734,6 +823,9 @@ class _Parser:
             value = ast.literal_eval(node)
         except ValueError:
             value = _NOT_LITERAL
+            if isinstance(node, ast.Attribute) and node.attr == "inf" and isinstance(node.value, ast.Name) \
+                    and self.scope.kind(node.value.id) == "numpy":
+                value = float("inf")  # ord=np.inf
         if value is _NOT_LITERAL or not check(value):
             raise self.ctx.error(node, f"{what} must be written as a literal here",
                                  hint=_LITERAL_HINTS.get(what, f"write {what}=True or {what}=False"))
@@ -766,6 +858,7 @@ class _Parser:
                           hint=_hint_of(a_expr), attrs={"dims": dims})
 
     def _join(self, call, fname, bound) -> Value:
+        """np.concatenate / np.stack / np.hstack / np.vstack of a literal list."""
         arrays = bound["arrays"]
         if not isinstance(arrays, (ast.List, ast.Tuple)) or not arrays.elts:
             raise self.ctx.error(arrays, f"np.{fname} needs a literal list of arrays here",
@@ -783,6 +876,30 @@ _LITERAL_HINTS = {"axis": "write axis=0, axis=-1 or axis=(0, 1)",
 _OP_SYMBOL = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "FloorDiv": "//", "Mod": "%",
               "Pow": "**", "MatMult": "@", "LShift": "<<", "RShift": ">>", "BitOr": "|",
               "BitAnd": "&", "BitXor": "^"}
+
+
+def _einsum_parts(spec: str, count: int):
+    """Operand and output subscripts of an einsum, with the output made explicit."""
+    if "." in spec:
+        raise ValueError("'...' is not supported")
+    lhs, arrow, out = spec.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != count:
+        raise ValueError(f"{len(ins)} operands named, {count} given")
+    if not all(s.isalpha() for s in ins + ([out] if out else [])):
+        raise ValueError("subscripts must be letters")
+    for s in ins:
+        if len(set(s)) != len(s):
+            raise ValueError(f"a letter repeats within '{s}' (a diagonal)")
+    letters = "".join(ins)
+    if not arrow:
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for i, s in enumerate(ins):
+        others = out + "".join(ins[:i] + ins[i + 1:])
+        lonely = [c for c in s if c not in others]
+        if lonely:
+            raise ValueError(f"'{lonely[0]}' is summed within one operand only")
+    return ins, out
 
 
 def _is_axis(v) -> bool:

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 from . import shapes
 from .graph import Node, Value
+from .numpy_api import UNARY_OPS
 
 # binary ops whose operands broadcast against each other (the adjoint is summed back)
-_BROADCASTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where"})
+_BROADCASTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where",
+                           "arctan2", "hypot", "logaddexp"})
 
 # rules whose result may be a view of, or the same object as, the incoming adjoint
 _NOT_FRESH = frozenset({"add_a", "add_b", "sub_a", "copy", "transpose", "sum", "mean", "reshape",
@@ -207,6 +209,63 @@ def _number(p) -> str:
     return repr(p)
 
 
+def _clip(node, position, x):
+    roles = node.attrs["roles"]
+    a, lo, hi = (node.inputs[roles[k]] for k in ("a", "a_min", "a_max"))
+    if position != roles["a"]:  # a bound that clipped some entries
+        side = "lo" if position == roles["a_min"] else "hi"
+        return RuleCall("elementwise", f"clip_{side}", f"d{side}", values={"x": a, side: x},
+                        unbroadcast=True)
+    return RuleCall("elementwise", "clip", "dx", values={"x": x, "lo": lo, "hi": hi},
+                    literals={k: None for k, v in (("lo", lo), ("hi", hi)) if _is_none(v)},
+                    unbroadcast=not all(_is_none(v) or v.rank == 0 for v in (lo, hi)))
+
+
+def _is_none(value: Value) -> bool:
+    return value.kind == "const" and isinstance(value.literal, ast.Constant) and value.literal.value is None
+
+
+def _array(node, position, x):
+    """The functions of numpy_api.ARRAY_FUNCS: arguments by their NumPy names (templates/arrays.j2)."""
+    roles = node.attrs["roles"]
+    name = next(n for n, i in roles.items() if i == position)
+    values = {n: node.inputs[i] for n, i in roles.items()}
+    values["out"] = node.out
+    literals = {k: v for k, v in node.attrs.items() if k not in ("roles", "dims")}
+    literals = {k: (None if v is None else v if isinstance(v, (str, bool)) else repr(v))
+                for k, v in literals.items()}
+    macro = node.op if node.op != "solve" else f"solve_{name}"
+    call = RuleCall("arrays", macro, target=f"d{name}", values=values, literals=literals)
+    if node.op in ("prod", "var", "std"):
+        call.literals["count"] = _count(x, node.attrs["axis"])
+    if node.op == "roll":
+        shift = node.attrs["shift"]
+        call.literals["back"] = repr(tuple(-s for s in shift) if isinstance(shift, tuple) else -shift)
+    if node.op == "norm":
+        ord_ = node.attrs.get("ord")
+        call.literals["ord"] = {1: "one", float("inf"): "inf"}.get(ord_, "two")
+        call.temps["selected"] = f"{x.hint}_is_max"
+    if node.op in ("broadcast_to", "clip"):
+        call.unbroadcast = True
+    if node.op in ("swapaxes", "moveaxis", "flip", "broadcast_to", "diag"):
+        call.fresh = False  # views of the incoming adjoint
+    return call
+
+
+def _einsum(node, position, x):
+    ins, out = node.attrs["inputs"], node.attrs["output"]
+    others = [v for i, v in enumerate(node.inputs) if i != position]
+    spec = ",".join([out] + [s for i, s in enumerate(ins) if i != position]) + "->" + ins[position]
+    return RuleCall("arrays", "einsum", "dx", literals={"spec": repr(spec),
+                                                        "others": [v.placeholder for v in others]})
+
+
+def _stacked(node, position, x):
+    parts = "(" + ", ".join(v.placeholder for v in node.inputs) + ",)"
+    return RuleCall("arrays", "joined", "dx", literals={"parts": parts, "position": position,
+                                                        "kind": repr(node.op)}, fresh=False)
+
+
 _HANDLERS = {
     "add": _binary("arith", "add"), "sub": _binary("arith", "sub"), "mul": _binary("arith", "mul"),
     "div": _binary("arith", "div"), "pow": _pow, "neg": _neg,
@@ -215,6 +274,14 @@ _HANDLERS = {
     "matmul": _matmul, "dot": _matmul, "outer": _matmul, "transpose": _transpose,
     "sum": _reduction, "mean": _reduction, "max": _reduction, "min": _reduction,
     "reshape": _reshape, "getitem": _getitem, "concatenate": _join, "stack": _join,
+    "arctan2": _binary("elementwise", "arctan2"), "hypot": _binary("elementwise", "hypot"),
+    "logaddexp": _binary("elementwise", "logaddexp"), "clip": _clip, "einsum": _einsum,
+    "hstack": _stacked, "vstack": _stacked,
 }
+_HANDLERS.update({op: _array for op in ("prod", "var", "std", "cumsum", "swapaxes", "moveaxis", "flip",
+                                        "roll", "broadcast_to", "triu", "tril", "diag", "diagonal",
+                                        "trace", "take", "take_along_axis", "tile", "repeat", "pad",
+                                        "inv", "det", "solve", "norm", "astype")})
+_HANDLERS.update({op: _unary for op in UNARY_OPS})
 
 SUPPORTED_OPS = frozenset(_HANDLERS)

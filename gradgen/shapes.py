@@ -15,6 +15,8 @@ import ast
 import re
 from dataclasses import dataclass
 
+from .numpy_api import UNARY_OPS
+
 
 class ShapeMismatch(Exception):
     """Two known dimensions that cannot agree."""
@@ -299,15 +301,15 @@ def unbroadcast_axes(operand, result):
 
 # -- per node ---------------------------------------------------------------------
 
-_SAME_SHAPE = frozenset({"exp", "log", "tanh", "sqrt", "abs", "sin", "cos", "neg", "copy"})
-_BROADCASTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where"})
+_BROADCASTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where",
+                           "arctan2", "hypot", "logaddexp", "clip"})
 
 
 def infer_shape(node, values):
     """The static shape of ``node.out`` from its inputs' shapes (None when unknown)."""
     op, ins = node.op, [v.shape for v in node.inputs]
     attrs = node.attrs
-    if op in _SAME_SHAPE:
+    if op in UNARY_OPS or op in ("neg", "copy"):
         return ins[0]
     if op in _BROADCASTING:
         return broadcast(*ins)
@@ -329,9 +331,50 @@ def infer_shape(node, values):
         return stack(ins, attrs["axis"])
     if op == "getitem":
         return _getitem(node, values)
+    if op == "clip":
+        return broadcast(*[v.shape for v in node.inputs if not _is_none_const(v)])
+    if op in ("astype", "flip", "roll", "triu", "tril", "inv", "cumsum") and ins[0] is not None:
+        if op == "cumsum" and attrs.get("axis") is None:
+            return (size(ins[0]),)
+        return ins[0]
+    if op in ("prod", "var", "std"):
+        return reduce(ins[0], attrs.get("axis"), attrs.get("keepdims"))
+    if op == "norm":
+        return reduce(ins[0], attrs.get("axis"), attrs.get("keepdims"))
+    if op == "swapaxes" and ins[0] is not None:
+        out = list(ins[0])
+        i, j = normalize_axes((attrs["axis1"], attrs["axis2"]), len(out))
+        out[i], out[j] = out[j], out[i]
+        return tuple(out)
+    if op == "det" and ins[0] is not None:
+        return ins[0][:-2]
+    if op == "solve":
+        return node.inputs[node.attrs["roles"]["b"]].shape
+    if op == "einsum":
+        return _einsum(node)
     if op == "nondiff" and attrs.get("elementwise"):
         return broadcast(*ins)
     return None
+
+
+def _is_none_const(value) -> bool:
+    return value.kind == "const" and isinstance(value.literal, ast.Constant) and value.literal.value is None
+
+
+def _einsum(node):
+    dims = {}
+    for letters, value in zip(node.attrs["inputs"], node.inputs):
+        if value.shape is None:
+            return None
+        if len(value.shape) != len(letters):
+            raise ShapeMismatch(f"einsum operand '{letters}' has rank {len(value.shape)}")
+        for c, d in zip(letters, value.shape):
+            known = dims.get(c)
+            if d is not None and known is not None and not d.is_one and not known.is_one and d != known:
+                raise ShapeMismatch(f"einsum index '{c}' is {known} and {d}")
+            if known is None or known.is_one:
+                dims[c] = d
+    return tuple(dims.get(c) for c in node.attrs["output"])
 
 
 def _getitem(node, values):

@@ -1,0 +1,139 @@
+"""The wider NumPy surface (elementwise, reductions, scans, axis moves, gathers, linear algebra,
+einsum), each checked against float64 central differences, unannotated and annotated."""
+
+import numpy as np
+import pytest
+
+from support import assert_grad_ok, derive_source
+
+R = np.random.default_rng(11)
+
+
+def normal(*shape):
+    return R.normal(size=shape)
+
+
+def inside(lo, hi, *shape):
+    return R.uniform(lo, hi, size=shape)
+
+
+UNARY = ["log1p", "expm1", "log2", "log10", "exp2", "square", "reciprocal", "sinh", "cosh", "tan",
+         "arcsin", "arccos", "arctan", "arcsinh", "arctanh", "cbrt", "positive"]
+
+
+@pytest.mark.parametrize("name", UNARY)
+@pytest.mark.parametrize("shape", [(5,), (2, 3)])
+def test_unary(name, shape, tmp_path):
+    f = derive_source(f"def f(x, w):\n    return np.sum(np.{name}(x) * w)\n", tmp_path)
+    x = inside(0.2, 0.9, *shape)  # inside every domain (arcsin, arctanh, log...)
+    assert_grad_ok(f, x, normal(*shape))
+
+
+@pytest.mark.parametrize("name", ["arctan2", "hypot", "logaddexp"])
+@pytest.mark.parametrize("shapes", [((3, 4), (4,)), ((3, 1), (1, 4)), ((5,), ())])
+def test_binary_with_broadcasting(name, shapes, tmp_path):
+    f = derive_source(f"def f(a, b, w):\n    return np.sum(np.{name}(a, b) * w)\n", tmp_path)
+    a, b = normal(*shapes[0]), normal(*shapes[1]) if shapes[1] else float(normal())
+    out_shape = np.broadcast_shapes(shapes[0], shapes[1])
+    assert_grad_ok(f, a, b, normal(*out_shape))
+
+
+def test_logaddexp_is_finite_at_large_inputs(tmp_path):
+    f = derive_source("def f(a, b):\n    return np.sum(np.logaddexp(a, b))\n", tmp_path)
+    da, db = f.backward(np.array([1000.0, -1000.0]), np.array([999.0, -1001.0]))
+    assert np.all(np.isfinite(da)) and np.allclose(da + db, 1.0)
+
+
+@pytest.mark.parametrize("body", [
+    "np.sum(np.clip(x, -0.5, 0.5) * w)",
+    "np.sum(x.clip(-0.5, None) * w)",
+    "np.sum(np.clip(x, lo, 0.5) * w)",
+])
+def test_clip_and_its_bounds(body, tmp_path):
+    f = derive_source(f"def f(x, lo, w):\n    return {body}\n", tmp_path)
+    x = np.array([-0.9, -0.2, 0.1, 0.3, 0.8, -0.7])
+    assert_grad_ok(f, x, np.full(6, -0.6), normal(6))
+
+
+@pytest.mark.parametrize("body", [
+    "np.sum(np.prod(x, axis=0) * 2.0)", "np.prod(x)", "np.sum(x.prod(axis=1, keepdims=True) ** 2)",
+    "np.sum(np.var(x, axis=1) * 3.0)", "np.var(x, ddof=1)", "np.sum(x.var(axis=0, keepdims=True))",
+    "np.std(x)", "np.sum(np.std(x, axis=-1, ddof=1))", "np.sum(x.std(axis=0) ** 2)",
+    "np.sum(np.cumsum(x, axis=1) ** 2)", "np.sum(np.cumsum(x) * np.arange(12.0))",
+    "np.sum(x.cumsum(axis=0) ** 2)",
+])
+def test_reductions_and_scans(body, tmp_path):
+    f = derive_source(f"def f(x):\n    return {body}\n", tmp_path)
+    assert_grad_ok(f, inside(0.5, 1.5, 3, 4))
+
+
+@pytest.mark.parametrize("body", [
+    "np.sum(np.swapaxes(x, 0, 2) * w.T)", "np.sum(np.swapaxes(x, 0, 1) ** 2)", "np.sum(x.swapaxes(1, 2) * np.swapaxes(w, 1, 2))",
+    "np.sum(np.moveaxis(x, 0, -1) * np.moveaxis(w, 0, -1) ** 2)",
+    "np.sum(np.flip(x, 1) * w)", "np.sum(np.flip(x) * w)",
+    "np.sum(np.roll(x, 2, axis=2) * w)", "np.sum(np.roll(x, (1, -1), axis=(0, 2)) * w)",
+    "np.sum(np.squeeze(x[:, :1]) ** 2)", "np.sum(np.expand_dims(x, 1) * w[:, None])",
+    "np.sum(x.ravel() * w.ravel())", "np.sum(x.flatten() ** 2)",
+    "np.sum(np.broadcast_to(x[0], (2, 3, 4)) * w)",
+])
+def test_axis_moves(body, tmp_path):
+    f = derive_source(f"def f(x, w):\n    return {body}\n", tmp_path)
+    assert_grad_ok(f, normal(2, 3, 4), normal(2, 3, 4))
+
+
+@pytest.mark.parametrize("body", [
+    "np.sum(np.triu(x) * w)", "np.sum(np.tril(x, -1) * w)", "np.sum(np.triu(x, 1) ** 2)",
+    "np.trace(x) * 2.0", "np.sum(np.diag(x) * np.arange(4.0))", "np.sum(np.diag(x, 1) ** 2)",
+    "np.sum(np.diag(np.diag(x)) * w)", "np.sum(np.diagonal(x) ** 2)", "np.sum(x.diagonal(1) * 3.0)",
+])
+def test_triangles_and_diagonals(body, tmp_path):
+    f = derive_source(f"def f(x, w):\n    return {body}\n", tmp_path, wrt=("x",))
+    assert_grad_ok(f, normal(4, 4), normal(4, 4))
+
+
+@pytest.mark.parametrize("body", [
+    "np.sum(np.take(x, idx, axis=1) * w)", "np.sum(np.take(x, idx) ** 2)",
+    "np.sum(x.take(idx, axis=0)[:, :2] ** 2)",
+    "np.sum(np.take_along_axis(x, np.argsort(x, axis=1), axis=1) * np.arange(4.0))",
+    "np.sum(np.tile(x, (2, 3)) * np.arange(72.0).reshape(6, 12))", "np.sum(np.tile(x, 2) ** 2)",
+    "np.sum(np.repeat(x, 3, axis=0) ** 2)", "np.sum(np.repeat(x, 2) * 1.5)",
+    "np.sum(np.repeat(x, idx[:3] + 1, axis=0) ** 2)",
+    "np.sum(np.pad(x, 1) ** 2 * 2)", "np.sum(np.pad(x, ((0, 1), (2, 0))) ** 2)",
+    "np.sum(np.hstack([x, x ** 2]) ** 2)", "np.sum(np.vstack([x[0], x[1] * 2]) ** 3)",
+])
+def test_gathers_repeats_and_pads(body, tmp_path):
+    f = derive_source(f"def f(x, idx, w):\n    return {body}\n", tmp_path, wrt=("x",))
+    assert_grad_ok(f, normal(3, 4), np.array([0, 2, 2, 1]), normal(3, 4))
+
+
+@pytest.mark.parametrize("body", [
+    "np.sum(np.linalg.inv(A) ** 2)", "np.linalg.det(A)", "np.sum(np.linalg.solve(A, b) ** 2)",
+    "np.sum(np.linalg.solve(A, B) * B)", "np.linalg.norm(A)", "np.linalg.norm(b)",
+    "np.sum(np.linalg.norm(A, axis=0))", "np.sum(np.linalg.norm(A, ord=1, axis=1))",
+    "np.sum(np.linalg.norm(A, ord=np.inf, axis=1))", "np.linalg.norm(A, 'fro')",
+])
+def test_linear_algebra(body, tmp_path):
+    f = derive_source(f"def f(A, b, B):\n    return {body}\n", tmp_path)
+    A = normal(3, 3) + 3 * np.eye(3)
+    assert_grad_ok(f, A, normal(3), normal(3, 2))
+
+
+@pytest.mark.parametrize("spec, shapes", [
+    ("ij,jk->ik", [(3, 4), (4, 2)]), ("ij,ij->i", [(3, 4), (3, 4)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("i,i", [(4,), (4,)]), ("ij,jk,ki", [(3, 4), (4, 2), (2, 3)]), ("ij->ji", [(3, 4)]),
+    ("ik,k->i", [(3, 4), (4,)]),
+])
+@pytest.mark.parametrize("annotated", [False, True])
+def test_einsum(spec, shapes, annotated, tmp_path):
+    names = "abc"[:len(shapes)]
+    params = ", ".join(f'{n}: "f[{", ".join(f"D{s}" for s in shape)}]"' if annotated else n
+                       for n, shape in zip(names, shapes))
+    f = derive_source(f"def f({params}):\n    return np.sum(np.einsum('{spec}', {', '.join(names)}) ** 2)\n",
+                      tmp_path)
+    assert_grad_ok(f, *[normal(*s) for s in shapes])
+
+
+def test_astype_keeps_the_gradient_of_a_float32_input(tmp_path):
+    f = derive_source("def f(x):\n    return np.sum(x.astype(np.float64) ** 2)\n", tmp_path)
+    (dx,) = f.backward(np.arange(3, dtype=np.float32))
+    assert dx.dtype == np.float32 and np.allclose(dx, [0.0, 2.0, 4.0])
