@@ -156,8 +156,8 @@ CASES = [
      """, "x // 2", "operator '//' is not differentiable", "rewrite"),
     ("unsupported method", """
         def f(x):
-            return np.sum(x.cumsum())
-     """, "x.cumsum()", "'.cumsum()' is not supported", "supported NumPy"),
+            return np.sum(x.cumprod())
+     """, "x.cumprod()", "'.cumprod()' is not supported", "supported NumPy"),
     ("axis not literal", """
         def f(x, k):
             return np.sum(np.sum(x, axis=k))
