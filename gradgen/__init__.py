@@ -5,5 +5,6 @@ __version__ = "0.1.0"
 from .errors import GradgenError  # noqa: E402
 from .api import DerivedFunction, derive  # noqa: E402
 from .check import GradCheck, check_grad  # noqa: E402
+from .user_rules import rule  # noqa: E402
 
-__all__ = ["GradgenError", "DerivedFunction", "derive", "check_grad", "GradCheck", "__version__"]
+__all__ = ["GradgenError", "DerivedFunction", "derive", "rule", "check_grad", "GradCheck", "__version__"]

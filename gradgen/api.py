@@ -11,6 +11,7 @@ from .emit import function_names
 from .errors import GradgenError
 from .load import load_module
 from .paths import project_root, shown_path
+from .user_rules import registered
 from .pipeline import build_unit, module_text, parse_source
 
 
@@ -45,14 +46,16 @@ class DerivedFunction:
             raise GradgenError(f"cannot find the source of '{fn.__name__}' in {filename}",
                                filename=filename, hint="derive a function defined in a file")
         runtime = frozenset(fn.__code__.co_freevars) | frozenset(fn.__globals__)
-        unit = build_unit(ctx, scope, node, wrt, runtime, check_shapes)
+        imported_rules = _registered_rules(fn)
+        unit = build_unit(ctx, scope, node, wrt, runtime, check_shapes, imported_rules, tree)
         _check_numpy_aliases(fn, scope, filename)
         self.wrt = tuple(unit.backward.wrt)
         shown = shown_path(filename, project_root(filename))
         self.source = module_text([unit], shown)
         # The functions that run read the forward's globals live (a constant rebound later is
         # seen by both), so they are built from the module without its copied header.
-        namespace = _LiveGlobals(fn)
+        namespace = _LiveGlobals(fn, [r.globals for r in (unit.graph.rules_used or {}).values()
+                                      if r.globals])
         load_module(module_text([unit], shown, runtime=True), fn.__qualname__, namespace)
         vg_name, bw_name = function_names(fn.__name__)
         self.value_and_grad = namespace[vg_name]
@@ -70,15 +73,31 @@ class _LiveGlobals(dict):
     """Globals for the generated functions: their own helpers, then the forward's closure
     cells and module globals, looked up at call time, exactly as the forward sees them."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, more=()):
         super().__init__(__builtins__=fn.__globals__.get("__builtins__", __builtins__))
         self._module = fn.__globals__
+        self._more = list(more)  # the modules of user rules the backward inlines
         self._cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
 
     def __missing__(self, name):
         if name in self._cells:
             return self._cells[name].cell_contents
-        return self._module[name]
+        for namespace in [self._module, *self._more]:
+            if name in namespace:
+                return namespace[name]
+        raise KeyError(name)
+
+
+def _registered_rules(fn) -> dict:
+    """Rules registered with gradgen.rule for the functions the forward can call by name."""
+    found = {}
+    cells = zip(fn.__code__.co_freevars, fn.__closure__ or ())
+    for name, value in [*fn.__globals__.items(), *((n, c.cell_contents) for n, c in cells)]:
+        if callable(value):
+            rule = registered(value)
+            if rule is not None:
+                found[name] = rule
+    return found
 
 
 def _module_source(fn):

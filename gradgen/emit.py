@@ -59,7 +59,7 @@ def emit_module(units: list[Unit], *, source_name: str, version: str, command: s
         functions.extend(builder.build())
         numpy_alias = numpy_alias or builder.numpy_alias
         headers.extend(header_statements(unit.ctx, unit.scope, list(unit.graph.module_names),
-                                         unit.graph.module_names))
+                                         unit.graph.module_names, frozenset(unit.graph.rules_used or ())))
     body_so_far = ast.Module(body=functions, type_ignores=[])
     taken = set().union(*(u.graph.reserved for u in units))
     calls = {id(n.func) for n in ast.walk(body_so_far) if isinstance(n, ast.Call)}

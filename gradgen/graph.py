@@ -106,6 +106,7 @@ class Graph:
     reserved: set[str]  # every name the forward's code may see
     numpy_alias: str
     module_names: dict[str, ast.AST]  # module-level names the forward reads -> first use site
+    rules_used: dict = None  # user rules (gradgen.rule) the forward calls, by name
 
     def param(self, name: str) -> Param:
         for p in self.params:

@@ -68,14 +68,17 @@ _PASSIVE_ATTRIBUTES = frozenset({"shape", "ndim", "size", "dtype"})
 
 
 def parse_function(ctx: SourceContext, fn: ast.FunctionDef, scope: ModuleScope,
-                   runtime_names: frozenset[str] = frozenset()) -> Graph:
-    """Lower ``fn`` to a Graph. ``runtime_names``: free names only the decorator can see."""
-    return _Parser(ctx, fn, scope, runtime_names).run()
+                   runtime_names: frozenset[str] = frozenset(), rules=None) -> Graph:
+    """Lower ``fn`` to a Graph. ``runtime_names``: free names only the decorator can see;
+    ``rules``: user rules (gradgen.rule) by the name the forward calls them by."""
+    return _Parser(ctx, fn, scope, runtime_names, rules or {}).run()
 
 
 class _Parser:
-    def __init__(self, ctx, fn, scope, runtime_names):
+    def __init__(self, ctx, fn, scope, runtime_names, rules):
         self.ctx = ctx
+        self.rules = rules
+        self.rules_used: dict[str, object] = {}
         self.fn = fn
         self.scope = scope
         self.runtime_names = runtime_names
@@ -112,7 +115,8 @@ class _Parser:
         reserved |= self.scope.numpy_aliases | set(self.scope.bindings)
         return Graph(name=self.fn.name, filename=self.ctx.filename, params=params, body=self.region,
                      output=output, output_name=output_name, values=self.values, reserved=reserved,
-                     numpy_alias=numpy_alias, module_names=dict(self.module_names))
+                     numpy_alias=numpy_alias, module_names=dict(self.module_names),
+                     rules_used=dict(self.rules_used))
 
     def _params(self) -> list[Param]:
         args = self.fn.args
@@ -540,6 +544,9 @@ class _Parser:
                 raise self.ctx.error(arg, "'*' arguments are not supported", hint="pass the arguments one by one")
         func = expr.func
         path = _dotted(func)
+        if path is not None and len(path) == 1 and path[0] in self.rules and path[0] not in self.env \
+                and path[0] not in self.locals:
+            return self._user_call(expr, self.rules[path[0]])
         if path is not None and path[0] not in self.env and path[0] not in self.locals:
             kind = self.scope.kind(path[0])
             if kind == "numpy" and len(path) == 2:
@@ -565,8 +572,9 @@ class _Parser:
                                      hint="gradgen differentiates NumPy code: import numpy as np, or "
                                      "compute this outside the derived function and pass it in")
             raise self.ctx.error(expr, f"call to '{shown}', a function gradgen cannot see into",
-                                 hint="write it with supported NumPy operations, or compute it outside "
-                                 "the derived function and pass the result in")
+                                 hint=f"register its adjoint: @gradgen.rule({shown}) on "
+                                 f"def _(<its parameters>, out, dout): return <adjoint of each "
+                                 "parameter>; or compute it outside and pass the result in")
         if isinstance(func, ast.Attribute):
             return self._method_call(expr, func)
         raise self.ctx.error(expr, f"calling '{self.ctx.segment(func)}' is not supported")
@@ -640,6 +648,22 @@ class _Parser:
         raise self.ctx.error(call, f"np.{fname} is not supported by gradgen yet",
                              hint="write it with supported operations, or compute it outside the "
                              "derived function and pass it in")
+
+    def _user_call(self, call, rule) -> Value:
+        """A call to a function with a registered rule (gradgen.rule): one node, its adjoint."""
+        bound = self._bind_args(call, rule.params, len(rule.params), f"{rule.name}()")
+        values = [self._lower(bound[p]) for p in rule.params]
+        template = _rebuild(call, {id(bound[p]): v.ref() for p, v in zip(rule.params, values)})
+        self._global_name(call.func)
+        for expr in rule.adjoints:  # what the adjoint reads besides its own names
+            for sub in ast.walk(expr) if expr is not None else ():
+                if isinstance(sub, ast.Name) and sub.id not in rule.names and \
+                        (self.scope.kind(sub.id) is not None or sub.id in self.runtime_names):
+                    self._global_name(sub)
+        self.rules_used[rule.name] = rule
+        diff = tuple(i for i, adj in enumerate(rule.adjoints) if adj is not None or rule.template)
+        return self._node("user", values, template, diff=diff, attrs={"rule": rule},
+                          hint=f"{rule.name}_{_describe(call.args[0]) or 'out'}" if call.args else rule.name)
 
     def _lower_arguments_if_passive(self, call):
         """(template, inputs) when every argument lowers to a value with no gradient, else None."""

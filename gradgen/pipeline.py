@@ -16,6 +16,7 @@ from .parse import parse_function
 from .reverse import check_wrt, default_wrt, reverse
 from .scope import ModuleScope, read_scope
 from .simplify import fuse
+from .user_rules import rules_in_module
 
 
 @dataclass
@@ -38,8 +39,12 @@ def parse_source(source: str, filename: str) -> tuple[SourceContext, ast.Module,
 
 
 def build_unit(ctx: SourceContext, scope: ModuleScope, fn: ast.FunctionDef, wrt=None,
-               runtime_names: frozenset[str] = frozenset(), check_shapes: bool = False) -> Unit:
-    graph = parse_function(ctx, fn, scope, runtime_names)
+               runtime_names: frozenset[str] = frozenset(), check_shapes: bool = False,
+               rules=None, tree: ast.Module | None = None) -> Unit:
+    """One derived function, parsed, fused and reversed. ``rules``: user rules by name, added
+    to the ones written in ``tree`` (the file being read)."""
+    found = rules_in_module(ctx, tree) if tree is not None else {}
+    graph = parse_function(ctx, fn, scope, runtime_names, {**found, **(rules or {})})
     wrt = default_wrt(graph, ctx, fn) if wrt is None else check_wrt(graph, wrt, ctx, _wrt_site(fn))
     fuse(graph)
     return Unit(graph, reverse(graph, wrt), ctx, scope, check_shapes)
@@ -114,7 +119,7 @@ def generate_graph(source: str, filename: str, *, function: str | None = None, w
     from .dot import to_dot
 
     ctx, tree, scope = parse_source(source, filename)
-    return to_dot([build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt)
+    return to_dot([build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt, tree=tree)
                    for spec in _selected(ctx, tree, function, filename)])
 
 
@@ -142,5 +147,5 @@ def generate(source: str, filename: str, *, function: str | None = None, wrt=Non
     ctx, tree, scope = parse_source(source, filename)
     specs = _selected(ctx, tree, function, filename)
     units = [build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt,
-                        check_shapes=check_shapes or spec.check_shapes) for spec in specs]
+                        check_shapes=check_shapes or spec.check_shapes, tree=tree) for spec in specs]
     return module_text(units, source_name or filename, command)

@@ -171,7 +171,10 @@ class _Reverse:
         own = adjoint_placeholder(x)
         self.adjoints[own] = x
         target = own if first else self._temp(f"d{x.hint}_part")
-        macro = getattr(templating.family(call.family), call.macro)
+        if call.family == "user":
+            macro = _user_macro(call.literals["rule"], call.literals["position"])
+        else:
+            macro = getattr(templating.family(call.family), call.macro)
         wanted = set(macro.arguments)
         kwargs = {call.target: target, "dout": self.current[node.out.id]}
         kwargs.update({k: v.placeholder for k, v in call.values.items()})
@@ -245,6 +248,33 @@ class _Reverse:
 # rules that read their incoming adjoint only elementwise, so a smaller one broadcasts through
 _ELEMENTWISE_FAMILIES = ("arith", "elementwise")
 _ELEMENTWISE_FUSED = ("softmax", "sigmoid", "sigmoid_bce", "sigmoid_bce_labels")
+
+
+class _user_macro:
+    """A user rule (gradgen.rule) called like a template macro: the adjoint expression of one
+    parameter with the rule's names swapped for the graph's."""
+
+    def __init__(self, rule, position):
+        self.rule, self.position = rule, position
+        self.arguments = ("dx", "dout", "out", *rule.params)
+
+    def __call__(self, dx, dout, out, **params):
+        names = {"dout": dout, "out": out, **params}
+        if self.rule.template is not None:
+            import jinja2
+            text = jinja2.Template(self.rule.template, undefined=jinja2.StrictUndefined).render(
+                **{k: f"({v})" for k, v in names.items()})
+            return f"{dx} = {text}"
+        expr = self.rule.adjoints[self.position]
+
+        class _Swap(ast.NodeTransformer):
+            def visit_Name(self, node):
+                if node.id in names:
+                    return ast.parse(names[node.id], mode="eval").body
+                return node
+
+        import copy
+        return f"{dx} = {ast.unparse(_Swap().visit(copy.deepcopy(expr)))}"
 
 
 _SPREAD = "__gspread__"

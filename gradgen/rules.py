@@ -266,6 +266,15 @@ def _stacked(node, position, x):
                                                         "kind": repr(node.op)}, fresh=False)
 
 
+def _user(node, position, x):
+    rule = node.attrs["rule"]
+    values = {name: node.inputs[i] for i, name in enumerate(rule.params) if i < len(node.inputs)}
+    values["out"] = node.out
+    # with one parameter the rule's adjoint has its shape already; with several they may broadcast
+    return RuleCall("user", rule.name, "dx", values=values, literals={"rule": rule, "position": position},
+                    unbroadcast=len(rule.params) > 1, fresh=False)
+
+
 _HANDLERS = {
     "add": _binary("arith", "add"), "sub": _binary("arith", "sub"), "mul": _binary("arith", "mul"),
     "div": _binary("arith", "div"), "pow": _pow, "neg": _neg,
@@ -276,7 +285,7 @@ _HANDLERS = {
     "reshape": _reshape, "getitem": _getitem, "concatenate": _join, "stack": _join,
     "arctan2": _binary("elementwise", "arctan2"), "hypot": _binary("elementwise", "hypot"),
     "logaddexp": _binary("elementwise", "logaddexp"), "clip": _clip, "einsum": _einsum,
-    "hstack": _stacked, "vstack": _stacked,
+    "hstack": _stacked, "vstack": _stacked, "user": _user,
 }
 _HANDLERS.update({op: _array for op in ("prod", "var", "std", "cumsum", "swapaxes", "moveaxis", "flip",
                                         "roll", "broadcast_to", "triu", "tril", "diag", "diagonal",

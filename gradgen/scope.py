@@ -73,7 +73,8 @@ def _bound_names(stmt: ast.stmt) -> list[str]:
 
 
 def header_statements(ctx: SourceContext, scope: ModuleScope, names: list[str],
-                      use_sites: dict[str, ast.AST]) -> list[ast.stmt]:
+                      use_sites: dict[str, ast.AST], functions: frozenset[str] = frozenset()
+                      ) -> list[ast.stmt]:
     """Import and constant statements that bind ``names`` in a generated module.
 
     Constants are copied with the constants they read, in file order. A global
@@ -87,6 +88,13 @@ def header_statements(ctx: SourceContext, scope: ModuleScope, names: list[str],
             return
         kind = scope.kind(name)
         stmt = scope.bindings.get(name)
+        if kind == "function" and name in functions:  # a function with a user rule: copied
+            needed[name] = None
+            own = {a.arg for a in stmt.args.args}
+            for sub in ast.walk(stmt):
+                if isinstance(sub, ast.Name) and sub.id not in own and sub.id != name:
+                    need(sub.id, site)
+            return
         if kind in ("function", "class", "other"):
             raise ctx.error(site, f"the forward reads '{name}', a {kind} defined in this module",
                             hint=f"pass '{name}' in as an argument, or register a rule for it")

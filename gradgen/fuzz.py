@@ -1,0 +1,1650 @@
+"""Differential fuzzer: random forward functions, written as source text, derived and checked.
+
+Each program is drawn from the grammar gradgen supports (chains and DAGs of ``+ - * / **``,
+unary ``-``, ``@``, the elementwise functions, reductions with random axes and keepdims,
+reshape, transposes, slicing, integer-array and mask indexing, concatenate/stack, reused
+values and reassigned names), over random shapes that broadcast (size-1 axes, scalars,
+Python floats), optionally with shape annotations (``x: "f[A, B]"``) whose named
+dimensions agree across parameters. It is written to a module file, imported, derived with
+``gradgen.derive`` and also generated the way the CLI does (``gradgen.pipeline.generate``,
+executed in a fresh namespace), and then checked:
+
+- the gradients of ``backward``, ``value_and_grad`` and the CLI module's backward against
+  float64 central differences (a mismatch is confirmed in ``np.longdouble`` before it is
+  called a failure, so rounding noise in the reference is never reported as a bug);
+- parameters left out of the default ``wrt`` have a zero numerical gradient;
+- ``value_and_grad``'s value equals the forward's value; gradients are finite, have their
+  parameter's shape, are arrays of the caller's own (no memory shared with the inputs, the
+  seed or each other), and the inputs are not mutated;
+- an array result without a seed raises ``ValueError``.
+
+Inputs are chosen away from kinks and domain edges: an instrumented copy of the forward
+measures, at the drawn inputs, every log/sqrt/division argument, every abs/maximum/minimum
+and where-condition margin and every max/min reduction's gap between its two largest
+entries, and keeps every intermediate moderate; inputs are redrawn until all margins hold
+(a margin of exactly zero is accepted: it comes from a structural tie such as the broadcast
+copies of one entry, where the function is smooth).
+
+A ``GradgenError`` is a refusal (counted, with its message). Any other exception, or a
+wrong gradient, is a FAILURE.
+
+    python -m gradgen.fuzz --count 500 [--seed S] [--annotated] [--engine random] [--shrink]
+
+Hypothesis is imported lazily (only the strategies and the hypothesis engine need it), so
+gradgen itself never depends on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import copy as _copy_module
+import importlib.util
+import itertools
+import linecache
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import textwrap
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# -- choices ---------------------------------------------------------------------------------
+
+
+class RandomChooser:
+    """Choices from ``random.Random`` (fast, reproducible by seed)."""
+
+    def __init__(self, seed):
+        self.rng = random.Random(seed)
+
+    def int(self, lo, hi):
+        return self.rng.randint(lo, hi)
+
+    def chance(self, p):
+        return self.rng.random() < p
+
+    def choice(self, seq):
+        seq = list(seq)
+        return seq[self.int(0, len(seq) - 1)]
+
+
+class HypothesisChooser:
+    """Choices drawn from a Hypothesis ``draw`` (shrinkable: index 0 is always the simplest)."""
+
+    def __init__(self, draw):
+        from hypothesis import strategies as st
+        self._st = st
+        self.draw = draw
+
+    def int(self, lo, hi):
+        return self.draw(self._st.integers(lo, hi))
+
+    def chance(self, p):
+        # shrinks towards False (the simpler program)
+        return self.draw(self._st.integers(0, 999)) >= 1000 - int(p * 1000)
+
+    def choice(self, seq):
+        seq = list(seq)
+        return seq[self.int(0, len(seq) - 1)]
+
+
+# -- symbolic shapes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dim:
+    """coef * factor * ...; factors starting with '_' are anonymous (never annotated)."""
+
+    coef: int = 1
+    factors: tuple = ()
+
+    def __mul__(self, other):
+        return Dim(self.coef * other.coef, tuple(sorted(self.factors + other.factors)))
+
+    @property
+    def is_one(self):
+        return self.coef == 1 and not self.factors
+
+    @property
+    def named(self):
+        return not any(f.startswith("_") for f in self.factors)
+
+
+ONE = Dim()
+
+
+def broadcast(*shapes):
+    """The symbolic broadcast shape, or None when two dims may not agree."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        real = {d for d in dims if not d.is_one}
+        if len(real) > 1:
+            return None
+        out.append(real.pop() if real else ONE)
+    return tuple(out)
+
+
+def _prod(dims):
+    out = ONE
+    for d in dims:
+        out = out * d
+    return out
+
+
+# -- the program -----------------------------------------------------------------------------
+
+
+@dataclass
+class E:
+    """An expression of the generated forward."""
+
+    op: str
+    args: list = field(default_factory=list)
+    attrs: dict = field(default_factory=dict)
+    shape: tuple = ()
+    kind: str = "float"  # float | int | bool
+    positive: bool = False  # > 0 by construction
+    dparams: frozenset = frozenset()  # parameters reaching it through differentiable edges
+    pyfloat: bool = False  # a Python float at run time (no methods)
+
+
+@dataclass
+class Param:
+    name: str
+    shape: tuple
+    kind: str = "float"  # float | int | bool
+    positive: bool = False
+    pyfloat: bool = False
+    fixed: object = None  # the value of an index or mask parameter
+    annotation: str | None = None
+
+
+@dataclass
+class Program:
+    """A generated forward: its module text, parameters and how to check it."""
+
+    source: str  # the module text
+    check_source: str  # the instrumented forward, for the margin checks
+    params: list
+    sizes: dict  # factor name -> size
+    constants: dict  # module constant -> Python value
+    from_imports: list
+    numpy_alias: str
+    wrt: tuple | None = None
+    check_shapes: bool = False
+    input_seed: int = 0
+    scalar_seed: float | None = None  # an explicit seed for a scalar result
+    annotated: bool = False
+    function: str = "f"
+
+    def concrete(self, shape):
+        return tuple(d.coef * math.prod(self.sizes[f] for f in d.factors) for d in shape)
+
+    def draw_inputs(self, attempt=0):
+        rng = np.random.default_rng([self.input_seed, attempt])
+        args = []
+        for p in self.params:
+            if p.kind != "float":
+                args.append(np.array(p.fixed))
+                continue
+            shape = self.concrete(p.shape)
+            if p.positive:
+                x = rng.uniform(0.5, 2.0, shape)
+            else:
+                x = rng.standard_normal(shape) * (1.0 if attempt % 2 == 0 else 0.7)
+            args.append(float(x) if p.pyfloat else np.asarray(x, dtype=np.float64))
+        return args
+
+    def __repr__(self):
+        shapes = ", ".join(f"{p.name}: {p.kind}{self.concrete(p.shape)}" for p in self.params)
+        return f"<Program wrt={self.wrt} ({shapes})>\n{self.source}"
+
+
+_PARAM_NAMES = ["x", "W", "b", "y", "u", "v", "h", "z", "a", "c", "w", "t", "s", "q", "r", "p", "k", "g"]
+# names that also appear in generated code, or shadow builtins the helpers use
+_HOSTILE_NAMES = ["dz", "dW", "dout", "out", "dx", "_unbroadcast", "slice", "len", "selected", "dJ",
+                  "J", "dh", "dx_part", "_matmul_grad_a", "_scalar_seed", "_concatenated_part",
+                  "dparam", "tuple", "sum", "range", "np_", "dtmp", "grads", "e", "dexps", "dsum"]
+_LOCAL_NAMES = ["h", "z", "a", "e", "s", "t", "m", "o", "r", "loss", "hid", "act", "score", "tmp"]
+_DIM_NAMES = ["A", "B", "C", "D", "N", "M", "P", "K"]
+MAX_SIZE = 48
+MAX_RANK = 4
+
+
+class _Gen:
+    """Draws one program from a chooser."""
+
+    def __init__(self, ch, annotated, exotic=True):
+        self.ch = ch
+        self.annotated = annotated
+        self.exotic = exotic
+        self.sizes = {}
+        self.named = []  # named dims in use
+        self.params: list[Param] = []
+        self.pool: list[tuple[str, E]] = []  # (name, value) live now
+        self.stmts: list[tuple] = []  # ("assign", target, E, annotation) | ("passive", target, text)
+        self.taken = set()
+        self.anon = itertools.count()
+        self.constants = {}
+        self.from_imports = set()
+        self.hostile = ch.chance(0.2)
+        alias = ch.choice(["np"] * 6 + ["numpy", "onp", "N_"])
+        self.np = alias
+        self.from_style = ch.chance(0.1)
+
+    # -- names and dims --------------------------------------------------------------------
+
+    def fresh_name(self, pool):
+        if self.hostile and self.ch.chance(0.4):
+            pool = _HOSTILE_NAMES
+        for _ in range(20):
+            name = self.ch.choice(pool)
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+        name = f"{self.ch.choice(pool)}{len(self.taken)}"
+        self.taken.add(name)
+        return name
+
+    def dim(self, allow_one=True):
+        if allow_one and self.ch.chance(0.15):
+            return ONE
+        if self.named and (len(self.named) >= 4 or self.ch.chance(0.6)):
+            return Dim(1, (self.ch.choice(self.named),))
+        return self.new_dim()
+
+    def new_dim(self):
+        free = [d for d in _DIM_NAMES if d not in self.sizes]
+        if not free:
+            return Dim(1, (self.ch.choice(self.named),))
+        name = self.ch.choice(free)
+        self.sizes[name] = self.ch.choice([2, 3, 3, 4, 2, 1]) if self.annotated else self.ch.choice([2, 3, 4])
+        self.named.append(name)
+        return Dim(1, (name,))
+
+    def anon_dim(self, size):
+        if size == 1:
+            return ONE
+        name = f"_{next(self.anon)}"
+        self.sizes[name] = size
+        return Dim(1, (name,))
+
+    def size(self, shape):
+        return math.prod(d.coef * math.prod(self.sizes[f] for f in d.factors) for d in shape)
+
+    def length(self, d):
+        return d.coef * math.prod(self.sizes[f] for f in d.factors)
+
+    def ok_shape(self, shape):
+        return shape is not None and len(shape) <= MAX_RANK and self.size(shape) <= MAX_SIZE
+
+    def random_shape(self, lo=0, hi=3):
+        for _ in range(10):
+            shape = tuple(self.dim() for _ in range(self.ch.int(lo, hi)))
+            if self.ok_shape(shape):
+                return shape
+        return ()
+
+    def compatible_shape(self, shape):
+        """A shape that broadcasts against ``shape`` (mostly into it)."""
+        k = self.ch.int(0, len(shape))
+        tail = shape[len(shape) - k:]
+        out = tuple(ONE if (not d.is_one and self.ch.chance(0.3)) else d for d in tail)
+        if self.ch.chance(0.15) and len(shape) < MAX_RANK:  # grows the result
+            out = (self.dim(allow_one=False),) + tuple(ONE for _ in range(len(shape) - k)) + out
+            if not self.ok_shape(broadcast(shape, out)):
+                out = out[1:]
+        return out
+
+    # -- leaves ----------------------------------------------------------------------------
+
+    def new_param(self, shape=None, positive=False, pyfloat=None):
+        shape = self.random_shape() if shape is None else shape
+        if pyfloat is None:
+            pyfloat = shape == () and self.ch.chance(0.5)
+        name = self.fresh_name(_PARAM_NAMES)
+        p = Param(name, tuple(shape), "float", positive=positive, pyfloat=pyfloat)
+        self.params.append(p)
+        value = self._leaf(name, p)
+        self.pool.append((name, value))
+        return value
+
+    def _leaf(self, name, p):
+        return E("ref", attrs={"name": name}, shape=p.shape, kind=p.kind, positive=p.positive,
+                 dparams=frozenset([name]) if p.kind == "float" else frozenset(), pyfloat=p.pyfloat)
+
+    def leaf(self, pred=lambda v: True, fresh=0.15, shape=None):
+        live = [v for _, v in self.pool if v.kind == "float" and pred(v)]
+        if live and not self.ch.chance(fresh):
+            recent = live[-4:] if self.ch.chance(0.7) else live
+            return self.ch.choice(recent)
+        return self.new_param(shape=shape)
+
+    def const(self, positive=False):
+        choices = ["2.0", "0.5", "3", "1.5", "0.25", "SCALE"] + ([] if positive else ["-1.0", "-0.5"])
+        text = self.ch.choice(choices)
+        if text == "SCALE":
+            self.constants["SCALE"] = 0.75
+        value = 0.75 if text == "SCALE" else float(text)
+        return E("const", attrs={"text": text}, shape=(), positive=value > 0, pyfloat=True)
+
+    # -- expressions -----------------------------------------------------------------------
+
+    def expr(self, depth):
+        if depth <= 0:
+            return self.leaf()
+        kinds = ["unary"] * 4 + ["binary"] * 6 + ["reduce"] * 3 + ["matmul"] * 2 + ["shape"] * 3 + \
+            ["index"] * 3 + ["where"] + ["join"] + ["maxmin"] * 2 + ["pow"] * 2 + ["pick"]
+        kind = self.ch.choice(kinds)
+        out = getattr(self, f"_{kind}")(depth)
+        if out is None or not self.ok_shape(out.shape):
+            return self._unary(depth)
+        return out
+
+    def _pick(self, depth):
+        return self.leaf()
+
+    def positive(self, a):
+        """``a`` made positive (for log, sqrt, division, fractional powers)."""
+        if a.positive:
+            return a
+        form = self.ch.choice(["sq", "abs", "exp", "sqplus", "param"])
+        if form == "param":
+            return self._positive_param_like(a)
+        if form == "exp":
+            out = self.unary_node("exp", a)
+        elif form == "abs":
+            out = self.add(self.unary_node("abs", a), self.const(positive=True))
+        elif form == "sq":
+            out = self.add(self.pow_node(a, "2"), self.const(positive=True))
+        else:
+            out = self.add(self.bin_node("*", a, a), E("const", attrs={"text": "1.0"}, shape=(),
+                                                        positive=True, pyfloat=True))
+        out.positive = True
+        return out
+
+    def _positive_param_like(self, a):
+        live = [v for _, v in self.pool if v.positive and v.kind == "float" and
+                broadcast(v.shape, a.shape) is not None]
+        if live and self.ch.chance(0.5):
+            return self.ch.choice(live)
+        return self.new_param(shape=self.compatible_shape(a.shape), positive=True)
+
+    def add(self, a, b):
+        return self.bin_node("+", a, b)
+
+    def unary_node(self, fn, a, form=None):
+        if form is None:
+            form = "np"
+            if fn in ("abs",) and self.ch.chance(0.3):
+                form = self.ch.choice(["builtin", "absolute"])
+            elif self.from_style and fn in ("exp", "log", "tanh", "sqrt", "sin", "cos"):
+                form = "from"
+                self.from_imports.add(fn)
+        positive = fn in ("exp",) or (fn == "sqrt")
+        pyfloat = a.pyfloat and form == "builtin"
+        return E("un", [a], {"fn": fn, "form": form}, a.shape, positive=positive, dparams=a.dparams,
+                 pyfloat=pyfloat)
+
+    def bin_node(self, sym, a, b, form=None):
+        if form is None:
+            form = "fn" if self.ch.chance(0.12) else "op"
+        shape = broadcast(a.shape, b.shape)
+        positive = (sym in "+*/" and a.positive and b.positive)
+        return E("bin", [a, b], {"sym": sym, "form": form}, shape, positive=positive,
+                 dparams=a.dparams | b.dparams, pyfloat=a.pyfloat and b.pyfloat and form == "op")
+
+    def pow_node(self, a, p, form=None):
+        if form is None:
+            form = "fn" if self.ch.chance(0.15) else "op"
+        dparams = frozenset() if float(p) == 0 else a.dparams
+        return E("pow", [a], {"p": p, "form": form}, a.shape, positive=a.positive or p in ("2", "2.0"),
+                 dparams=dparams, pyfloat=a.pyfloat and form == "op")
+
+    def other_operand(self, a, depth):
+        """A second operand that broadcasts with ``a``."""
+        r = self.ch.int(0, 9)
+        if r < 2:
+            return self.const()
+        if r < 6:
+            live = [v for _, v in self.pool if v.kind == "float" and
+                    self.ok_shape(broadcast(a.shape, v.shape))]
+            if live:
+                v = self.ch.choice(live[-5:])
+                if depth > 1 and self.ch.chance(0.3):
+                    v = self.unary_node(self.ch.choice(["tanh", "sin", "cos"]), v)
+                return v
+        if r < 8 and depth > 1:
+            b = self.expr(depth - 1)
+            if self.ok_shape(broadcast(a.shape, b.shape)):
+                return b
+        return self.new_param(shape=self.compatible_shape(a.shape))
+
+    def _unary(self, depth):
+        a = self.expr(depth - 1)
+        fn = self.ch.choice(["exp", "log", "tanh", "sqrt", "abs", "sin", "cos", "neg", "negative",
+                             "copy", "pos", "scale"])
+        if fn == "neg":
+            return E("neg", [a], shape=a.shape, dparams=a.dparams, pyfloat=a.pyfloat)
+        if fn == "pos":
+            return E("posop", [a], shape=a.shape, dparams=a.dparams, pyfloat=a.pyfloat,
+                     positive=a.positive)
+        if fn == "negative":
+            return E("un", [a], {"fn": "negative", "form": "np"}, a.shape, dparams=a.dparams)
+        if fn == "copy":
+            if a.pyfloat:
+                return self.unary_node("tanh", a)
+            return E("copy", [a], shape=a.shape, dparams=a.dparams, positive=a.positive)
+        if fn == "scale":
+            return self.bin_node(self.ch.choice(["*", "/"]), a, self.const(positive=True))
+        if fn in ("log", "sqrt"):
+            a = self.positive(a)
+        if fn == "exp":
+            a = self.unary_node("tanh", a) if self.ch.chance(0.5) else a
+        return self.unary_node(fn, a)
+
+    def _binary(self, depth):
+        a = self.expr(depth - 1)
+        b = self.other_operand(a, depth)
+        sym = self.ch.choice(["+", "-", "*", "/", "+", "*"])
+        if sym == "/" and self.ch.chance(0.7):
+            b = self.positive(b)
+        if self.ch.chance(0.4):
+            a, b = b, a
+            if sym == "/" and not b.positive and self.ch.chance(0.7):
+                b = self.positive(b)
+        out = self.bin_node(sym, a, b)
+        return out if out.shape is not None else None
+
+    def _pow(self, depth):
+        a = self.expr(depth - 1)
+        p = self.ch.choice(["2", "3", "2", "1", "0", "-1", "0.5", "1.5", "-0.5", "2.0", "ARRAY", "RBASE"])
+        if p == "RBASE":  # a constant base: d/dx c ** x = log(c) c ** x
+            base = self.ch.choice(["2.0", "0.5", "3"])
+            return E("rpow", [self.unary_node("tanh", a)], {"base": base}, a.shape, positive=True,
+                     dparams=a.dparams)
+        if p == "ARRAY":  # an array exponent
+            b = self.other_operand(a, depth)
+            b = self.unary_node("tanh", b)
+            base = self.positive(a)
+            return E("apow", [base, b], {}, broadcast(base.shape, b.shape), positive=True,
+                     dparams=base.dparams | b.dparams)
+        if p in ("0.5", "1.5", "-0.5", "-1") and self.ch.chance(0.8 if p == "-1" else 1.0):
+            a = self.positive(a)
+        return self.pow_node(a, p)
+
+    def _maxmin(self, depth):
+        a = self.expr(depth - 1)
+        fn = self.ch.choice(["maximum", "minimum"])
+        b = self.const() if self.ch.chance(0.35) else self.other_operand(a, depth)
+        if b.op == "const" and self.ch.chance(0.5):
+            b = E("const", attrs={"text": "0.0"}, shape=(), pyfloat=True)
+        if self.ch.chance(0.4):
+            a, b = b, a
+        return E("mm", [a, b], {"fn": fn}, broadcast(a.shape, b.shape), dparams=a.dparams | b.dparams)
+
+    def _where(self, depth):
+        a = self.expr(depth - 1)
+        r = self.ch.int(0, 3)
+        if r == 0:
+            b = E("const", attrs={"text": "0.0"}, shape=(), pyfloat=True)
+        elif r == 1:  # leaky-relu style
+            b = self.bin_node("*", E("const", attrs={"text": "0.1"}, shape=(), pyfloat=True), a)
+        else:
+            b = self.other_operand(a, depth)
+        shape = broadcast(a.shape, b.shape)
+        if shape is None:
+            return None
+        cond = self.condition(shape)
+        if cond is None:
+            return None
+        if self.ch.chance(0.5):
+            a, b = b, a
+        full = broadcast(shape, cond.shape)
+        return E("where", [cond, a, b], {}, full, dparams=a.dparams | b.dparams)
+
+    def condition(self, shape):
+        """A boolean array that broadcasts into ``shape``."""
+        r = self.ch.int(0, 5)
+        if r == 0 and self.exotic:  # a mask parameter
+            mshape = self.compatible_shape(shape)
+            if broadcast(shape, mshape) != shape:
+                mshape = shape
+            name = self.fresh_name(["mask", "m", "keep", "sel"])
+            fixed = self._bools(self.concrete_shape(mshape))
+            p = Param(name, mshape, "bool", fixed=fixed)
+            self.params.append(p)
+            return self._leaf(name, p)
+        live = [v for _, v in self.pool if v.kind == "float" and broadcast(shape, v.shape) == shape]
+        v = self.ch.choice(live) if live else self.new_param(shape=self.compatible_shape(shape))
+        op = self.ch.choice([">", "<", ">=", "<="])
+        threshold = self.ch.choice(["0.0", "0.0", "0.3", "-0.2", "0"])
+        cond = E("cmp", [v], {"op": op, "t": threshold}, v.shape, kind="bool")
+        if r == 5:
+            other = self.condition(shape)
+            if other is not None and other.op == "cmp":
+                cond = E("maskop", [cond, other], {"op": self.ch.choice(["&", "|"])},
+                         broadcast(cond.shape, other.shape), kind="bool")
+        elif r == 4:
+            cond = E("maskop", [cond], {"op": "~"}, cond.shape, kind="bool")
+        return cond
+
+    def _bools(self, shape):
+        n = math.prod(shape)
+        bits = [self.ch.chance(0.5) for _ in range(n)]
+        return np.array(bits, dtype=bool).reshape(shape)
+
+    def concrete_shape(self, shape):
+        return tuple(self.length(d) for d in shape)
+
+    def _reduce(self, depth):
+        a = self.expr(depth - 1)
+        fn = self.ch.choice(["sum", "mean", "max", "min", "sum", "mean"])
+        form = "method" if self.ch.chance(0.4) and not a.pyfloat else "fn"
+        if form == "fn" and fn in ("max", "min") and self.ch.chance(0.3):
+            fn = "a" + fn
+        rank = len(a.shape)
+        r = self.ch.int(0, 4) if rank else 0
+        if r == 0:
+            axis = None
+        elif r <= 2:
+            axis = self.ch.int(-rank, rank - 1)
+        else:
+            axes = [ax for ax in range(rank) if self.ch.chance(0.5)] or [0]
+            if self.ch.chance(0.3):
+                axes = axes[::-1]
+            axis = tuple(ax - rank if self.ch.chance(0.3) else ax for ax in axes)
+        keepdims = self.ch.chance(0.4)
+        positional = axis is not None and self.ch.chance(0.2)
+        if axis is None:
+            norm = tuple(range(rank))
+        else:
+            norm = tuple(sorted(ax % rank for ax in (axis if isinstance(axis, tuple) else (axis,))))
+        shape = tuple((ONE if keepdims else None) if i in norm else d for i, d in enumerate(a.shape))
+        shape = tuple(d for d in shape if d is not None)
+        return E("red", [a], {"fn": fn, "axis": axis, "keepdims": keepdims, "form": form,
+                              "positional": positional}, shape, dparams=a.dparams,
+                 positive=a.positive and fn != "sum" or (a.positive and fn == "sum"))
+
+    def _matmul(self, depth):
+        a = self.expr(depth - 1)
+        if a.pyfloat or len(a.shape) == 0:
+            if self.exotic and self.ch.chance(0.3):  # np.dot with a scalar is a product
+                b = self.leaf(pred=lambda v: 1 <= len(v.shape) <= 2 and not v.pyfloat)
+                return E("mm_prod", [a, b], {"form": "dot"}, b.shape, dparams=a.dparams | b.dparams)
+            return None
+        rank = len(a.shape)
+        forms = ["@", "@", "matmul", "dot", ".dot", "outer"]
+        form = self.ch.choice(forms)
+        if form == "outer":
+            b = self.leaf(pred=lambda v: not v.pyfloat and len(v.shape) <= 2)
+            shape = (_prod(a.shape) if a.shape else ONE, _prod(b.shape) if b.shape else ONE)
+            if self.size(shape) > MAX_SIZE:
+                return None
+            out = E("outer", [a, b], {}, shape, dparams=a.dparams | b.dparams)
+            return out
+        if form in ("dot", ".dot") and rank > 2:
+            form = "@"
+        k = a.shape[-1]
+        right = self.ch.chance(0.25)  # a on the right: (.., m, k') @ a
+        if right:
+            if rank == 1:
+                bshape = self.ch.choice([(a.shape[0],), (self.dim(False), a.shape[0])])
+            else:
+                kk = a.shape[-2]
+                bshape = (self.dim(False), kk) if self.ch.chance(0.7) or rank > 2 else (kk,)
+        else:
+            if rank == 1:
+                bshape = self.ch.choice([(k,), (k, self.dim(False))])
+            else:
+                bshape = self.ch.choice([(k,), (k, self.dim(False)), (k, self.dim(False))])
+                if rank == 2 and form not in ("dot", ".dot") and self.ch.chance(0.15):
+                    bshape = (self.dim(False), k, self.dim(False))  # batched
+        if form in ("dot", ".dot") and len(bshape) > 2:
+            form = "@"
+        same = [v for _, v in self.pool if v.kind == "float" and v.shape == bshape and not v.pyfloat]
+        b = self.ch.choice(same) if same and self.ch.chance(0.5) else self.new_param(shape=bshape)
+        x, y = (b, a) if right else (a, b)
+        shape = _matmul_shape(x.shape, y.shape)
+        if shape is None:
+            return None
+        if form == ".dot" and x.pyfloat:
+            form = "dot"
+        return E("matmul", [x, y], {"form": form}, shape, dparams=a.dparams | b.dparams)
+
+    def _shape(self, depth):
+        a = self.expr(depth - 1)
+        if a.pyfloat:
+            return None
+        kind = self.ch.choice(["T", "transpose", "reshape", "reshape", "copy"])
+        rank = len(a.shape)
+        if kind == "copy":
+            return E("copy", [a], shape=a.shape, dparams=a.dparams, positive=a.positive)
+        if kind == "T":
+            return E("T", [a], {}, a.shape[::-1], dparams=a.dparams, positive=a.positive)
+        if kind == "transpose":
+            perm = list(range(rank))
+            for i in range(rank - 1, 0, -1):
+                j = self.ch.int(0, i)
+                perm[i], perm[j] = perm[j], perm[i]
+            form = self.ch.choice(["np", "np_axes", "method_tuple", "method_args"])
+            if rank == 0:
+                form = "np"
+            return E("transpose", [a], {"perm": tuple(perm), "form": form},
+                     a.shape[::-1] if form == "np" else tuple(a.shape[i] for i in perm),
+                     dparams=a.dparams, positive=a.positive)
+        return self._reshape(a)
+
+    def _reshape(self, a):
+        rank = len(a.shape)
+        named = a.op == "ref"
+        forms = ["flat", "row", "literal"] + (["lead", "addone", "passive"] if named and rank >= 1 else [])
+        form = self.ch.choice(forms)
+        total = self.size(a.shape)
+        if form == "flat":
+            return E("reshape", [a], {"form": form}, (_prod(a.shape),), dparams=a.dparams)
+        if form == "row":
+            return E("reshape", [a], {"form": form}, (ONE, _prod(a.shape)), dparams=a.dparams)
+        if form in ("lead", "passive"):
+            shape = (a.shape[0], _prod(a.shape[1:]))
+            attrs = {"form": form}
+            if form == "passive":
+                n = self.fresh_name(["n", "batch", "rows", "nb"])
+                self.stmts.append(("passive", n, f"{a.attrs['name']}.shape[0]"))
+                attrs["n"] = n
+            return E("reshape", [a], attrs, shape, dparams=a.dparams)
+        if form == "addone":
+            return E("reshape", [a], {"form": form}, a.shape + (ONE,), dparams=a.dparams)
+        # literal numbers
+        factors = _factorize(total, self.ch)
+        shape = tuple(self.anon_dim(f) for f in factors)
+        minus = self.ch.int(-1, len(factors) - 1) if factors else -1
+        return E("reshape", [a], {"form": "literal", "dims": factors, "minus": minus}, shape,
+                 dparams=a.dparams)
+
+    def _index(self, depth):
+        a = self.expr(depth - 1)
+        if a.pyfloat or not a.shape:
+            return None
+        rank = len(a.shape)
+        k = self.ch.int(0, rank - 1)
+        n = self.length(a.shape[k])
+        lead = [":"] * k
+        kind = self.ch.choice(["int", "slice", "slice", "newaxis", "array", "array", "mask", "list",
+                               "ellipsis", "two"])
+        if kind == "ellipsis" and rank >= 2:
+            i = self.ch.int(-n, n - 1) if self.ch.chance(0.5) else None
+            k = rank - 1
+            n = self.length(a.shape[k])
+            if i is None or not -n <= i < n:
+                i = n - 1
+            return E("index", [a], {"text": f"..., {i}"}, a.shape[:-1], dparams=a.dparams)
+        if kind in ("int", "ellipsis"):
+            i = self.ch.int(-n, n - 1)
+            return E("index", [a], {"text": ", ".join(lead + [str(i)])}, a.shape[:k] + a.shape[k + 1:],
+                     dparams=a.dparams)
+        if kind == "slice":
+            start = self.ch.int(0, n - 1)
+            stop = self.ch.int(start + 1, n)
+            step = self.ch.choice([1, 1, 1, 2, -1])
+            if step == -1:
+                text, length = "::-1", n
+            elif step == 2:
+                text, length = f"{start or ''}::2", len(range(start, n, 2))
+            else:
+                text = f"{start or ''}:{'' if stop == n else stop}"
+                if self.ch.chance(0.3) and stop < n:
+                    text = f"{start or ''}:{stop - n}"  # a negative stop
+                length = stop - start
+            full = length == n and step == 1
+            d = a.shape[k] if full else self.anon_dim(length)
+            return E("index", [a], {"text": ", ".join(lead + [text])}, a.shape[:k] + (d,) + a.shape[k + 1:],
+                     dparams=a.dparams)
+        if kind == "newaxis":
+            k = self.ch.int(0, rank)
+            return E("index", [a], {"text": ", ".join([":"] * k + ["None"])}, a.shape[:k] + (ONE,) + a.shape[k:],
+                     dparams=a.dparams)
+        if kind == "mask" and self.exotic:
+            mask = self._bools((n,))
+            if not mask.any():
+                mask[self.ch.int(0, n - 1)] = True
+            name = self.fresh_name(["keep", "mask", "rows", "sel"])
+            p = Param(name, (a.shape[k],), "bool", fixed=mask)
+            self.params.append(p)
+            d = self.anon_dim(int(mask.sum()))
+            return E("index", [a, self._leaf(name, p)], {"text": ", ".join(lead + ["{1}"])},
+                     a.shape[:k] + (d,) + a.shape[k + 1:], dparams=a.dparams)
+        if kind == "list":
+            m = self.ch.int(1, 4)
+            items = [self.ch.int(-n, n - 1) if self.ch.chance(0.2) else self.ch.int(0, n - 1) for _ in range(m)]
+            if self.ch.chance(0.5):
+                cname = self.ch.choice(["IDX", "ROWS", "PICK"])
+                while cname in self.constants:
+                    cname += "_"
+                self.constants[cname] = items
+                text = cname
+            else:
+                text = repr(items)
+            return E("index", [a], {"text": ", ".join(lead + [text])},
+                     a.shape[:k] + (self.anon_dim(m),) + a.shape[k + 1:], dparams=a.dparams)
+        # an integer index array parameter (an embedding lookup when k == 0)
+        ishape = (self.dim(allow_one=False),) if self.ch.chance(0.75) else (self.dim(False), self.dim(False))
+        if self.size(ishape) > 12:
+            ishape = ishape[:1]
+        fixed = np.array([self.ch.int(0, n - 1) for _ in range(self.size(ishape))], dtype=np.int64)
+        fixed = fixed.reshape(self.concrete_shape(ishape))
+        name = self.fresh_name(["idx", "words", "ids", "rows", "cols", "j"])
+        p = Param(name, ishape, "int", fixed=fixed)
+        self.params.append(p)
+        if kind == "two" and rank >= 2 and k == 0:
+            n2 = self.length(a.shape[1])
+            fixed2 = np.array([self.ch.int(0, n2 - 1) for _ in range(fixed.size)]).reshape(fixed.shape)
+            name2 = self.fresh_name(["jdx", "cols", "k2"])
+            p2 = Param(name2, ishape, "int", fixed=fixed2)
+            self.params.append(p2)
+            return E("index", [a, self._leaf(name, p), self._leaf(name2, p2)], {"text": "{1}, {2}"},
+                     ishape + a.shape[2:], dparams=a.dparams)
+        return E("index", [a, self._leaf(name, p)], {"text": ", ".join(lead + ["{1}"])},
+                 a.shape[:k] + ishape + a.shape[k + 1:], dparams=a.dparams)
+
+    def _join(self, depth):
+        a = self.expr(depth - 1)
+        if a.pyfloat:
+            return None
+        fn = self.ch.choice(["concatenate", "stack"])
+        rank = len(a.shape)
+        if fn == "concatenate" and rank == 0:
+            fn = "stack"
+        nparts = self.ch.choice([2, 2, 3])
+        if fn == "stack":
+            axis = self.ch.int(-(rank + 1), rank)
+            parts = [a]
+            for _ in range(nparts - 1):
+                r = self.ch.int(0, 2)
+                same = [v for _, v in self.pool if v.shape == a.shape and v.kind == "float" and not v.pyfloat]
+                if r == 0:
+                    parts.append(a)
+                elif r == 1 and same:
+                    parts.append(self.ch.choice(same))
+                else:
+                    parts.append(self.new_param(shape=a.shape, pyfloat=False))
+            perm = self.ch.int(0, len(parts) - 1)
+            parts[0], parts[perm] = parts[perm], parts[0]
+            ax = axis % (rank + 1)
+            shape = a.shape[:ax] + (Dim(len(parts)),) + a.shape[ax:]
+            return E("join", parts, {"fn": fn, "axis": axis, "explicit": True}, shape,
+                     dparams=frozenset().union(*[p.dparams for p in parts]))
+        axis = self.ch.int(-rank, rank - 1)
+        ax = axis % rank
+        parts = [a]
+        total = self.length(a.shape[ax])
+        for _ in range(nparts - 1):
+            r = self.ch.int(0, 2)
+            if r == 0:
+                parts.append(a)
+                total += self.length(a.shape[ax])
+            else:
+                d = self.dim(allow_one=True)
+                shape = a.shape[:ax] + (d,) + a.shape[ax + 1:]
+                parts.append(self.new_param(shape=shape, pyfloat=False))
+                total += self.length(d)
+        shape = a.shape[:ax] + (self.anon_dim(total),) + a.shape[ax + 1:]
+        explicit = axis != 0 or self.ch.chance(0.5)
+        return E("join", parts, {"fn": fn, "axis": axis, "explicit": explicit}, shape,
+                 dparams=frozenset().union(*[p.dparams for p in parts]))
+
+    # -- statements ------------------------------------------------------------------------
+
+    def run(self):
+        for _ in range(self.ch.int(1, 3)):
+            self.new_param()
+        for _ in range(self.ch.int(1, 6)):
+            value = self.expr(self.ch.int(1, 3))
+            if value.op in ("ref", "const"):
+                value = self._unary(1)
+            self.bind(value)
+        self.finish()
+
+    def target_name(self):
+        locals_ = [n for n, v in self.pool if not any(p.name == n for p in self.params)]
+        params = [p.name for p in self.params if p.kind == "float"]
+        r = self.ch.int(0, 9)
+        if r == 0 and locals_:
+            return self.ch.choice(locals_)  # reassigned
+        if r == 1 and params:
+            return self.ch.choice(params)  # a parameter rebound
+        return self.fresh_name(_LOCAL_NAMES)
+
+    def bind(self, value, name=None):
+        name = name or self.target_name()
+        annotation = None
+        if self.annotated and self.ch.chance(0.2) and all(d.named for d in value.shape) and not value.pyfloat:
+            annotation = _annotation_text(value.shape, "f")
+        self.stmts.append(("assign", name, value, annotation))
+        self.pool = [(n, v) for n, v in self.pool if n != name]
+        ref = E("ref", attrs={"name": name}, shape=value.shape, kind=value.kind, positive=value.positive,
+                dparams=value.dparams, pyfloat=value.pyfloat)
+        self.pool.append((name, ref))
+        return ref
+
+    def finish(self):
+        last_name, last = self.pool[-1]
+        r = self.ch.int(0, 9)
+        if r < 4:  # return the array (or scalar) as it is
+            self.output = last
+        else:
+            rank = len(last.shape)
+            form = self.ch.choice(["sum", "mean", "sumsq", "dot", "methodsum"])
+            if form == "sumsq":
+                inner = self.pow_node(last, "2", form="op")
+                out = E("red", [inner], {"fn": "sum", "axis": None, "keepdims": False, "form": "fn",
+                                         "positional": False}, (), dparams=last.dparams)
+            elif form == "dot":
+                other = self.other_operand(last, 1)
+                inner = self.bin_node("*", last, other, form="op")
+                out = E("red", [inner], {"fn": "sum", "axis": None, "keepdims": False, "form": "fn",
+                                         "positional": False}, (), dparams=inner.dparams)
+            else:
+                fn = "mean" if form == "mean" else "sum"
+                out = E("red", [last], {"fn": fn, "axis": None, "keepdims": False,
+                                        "form": "method" if form == "methodsum" and not last.pyfloat else "fn",
+                                        "positional": False}, (), dparams=last.dparams)
+            if r < 7:
+                self.output = out
+            else:
+                self.output = self.bind(out, name=self.fresh_name(["J", "loss", "L", "cost"]))
+        if not self.output.dparams:  # make the result depend on a parameter
+            p = self.leaf()
+            total = E("red", [p], {"fn": "sum", "axis": None, "keepdims": False, "form": "fn",
+                                   "positional": False}, (), dparams=p.dparams)
+            self.output = self.bind(self.bin_node("+", self.output, total, form="op"))
+
+
+def _factorize(total, ch):
+    """A random list of factors whose product is ``total`` (ones allowed)."""
+    factors = []
+    rest = total
+    for _ in range(ch.int(1, 3)):
+        divisors = [d for d in range(1, rest + 1) if rest % d == 0]
+        d = ch.choice(divisors)
+        factors.append(d)
+        rest //= d
+    if rest != 1:
+        factors.append(rest)
+    return factors
+
+
+def _matmul_shape(a, b):
+    if not a or not b:
+        return None
+    a2 = a if len(a) > 1 else (ONE,) + a
+    b2 = b if len(b) > 1 else b + (ONE,)
+    if a2[-1] != b2[-2]:
+        return None
+    batch = broadcast(a2[:-2], b2[:-2]) if (a2[:-2] or b2[:-2]) else ()
+    if batch is None:
+        return None
+    out = batch + (a2[-2], b2[-1])
+    if len(a) == 1:
+        out = out[:-2] + out[-1:]
+    if len(b) == 1:
+        out = out[:-1]
+    return out
+
+
+def _annotation_text(shape, kind):
+    dims = []
+    for d in shape:
+        if d.is_one:
+            dims.append("1")
+        elif not d.named:
+            dims.append("_")
+        else:
+            dims.append("*".join(([str(d.coef)] if d.coef != 1 else []) + list(d.factors)))
+    return f'"{kind}[{", ".join(dims)}]"'
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+_CHECK_NP = "__fuzz_np__"
+_CHECK_K = "__fuzz_k__"
+
+
+class _Render:
+    def __init__(self, np_alias, check):
+        self.np = _CHECK_NP if check else np_alias
+        self.check = check
+
+    def __call__(self, e: E) -> str:
+        text = getattr(self, f"r_{e.op}")(e, *[self(a) for a in e.args])
+        if self.check and e.op not in ("ref", "const"):
+            return f"{_CHECK_K}.v({text})"
+        return text
+
+    def r_ref(self, e):
+        return e.attrs["name"]
+
+    def r_const(self, e):
+        return e.attrs["text"]
+
+    def r_neg(self, e, a):
+        return f"(-{a})"
+
+    def r_posop(self, e, a):
+        return f"(+{a})"
+
+    def r_un(self, e, a):
+        fn, form = e.attrs["fn"], e.attrs["form"]
+        if self.check:
+            if fn in ("log", "sqrt", "abs"):
+                return f"{_CHECK_K}.{fn}({a})"
+            return f"{self.np}.{fn}({a})"
+        if form == "builtin":
+            return f"abs({a})"
+        if form == "absolute":
+            return f"{self.np}.absolute({a})"
+        if form == "from":
+            return f"{fn}({a})"
+        return f"{self.np}.{fn}({a})"
+
+    _FN = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
+
+    def r_bin(self, e, a, b):
+        sym = e.attrs["sym"]
+        if self.check and sym == "/":
+            return f"{_CHECK_K}.div({a}, {b})"
+        if e.attrs["form"] == "fn":
+            return f"{self.np}.{self._FN[sym]}({a}, {b})"
+        return f"({a} {sym} {b})"
+
+    def r_pow(self, e, a):
+        p = e.attrs["p"]
+        if self.check:
+            return f"{_CHECK_K}.pow({a}, {p})"
+        if e.attrs["form"] == "fn":
+            return f"{self.np}.power({a}, {p})"
+        return f"({a} ** {p})"
+
+    def r_rpow(self, e, a):
+        return f"({e.attrs['base']} ** {a})"
+
+    def r_apow(self, e, a, b):
+        if self.check:
+            return f"{_CHECK_K}.pow({a}, {b})"
+        return f"({a} ** {b})"
+
+    def r_mm(self, e, a, b):
+        if self.check:
+            return f"{_CHECK_K}.mm({self.np}.{e.attrs['fn']}, {a}, {b})"
+        return f"{self.np}.{e.attrs['fn']}({a}, {b})"
+
+    def r_where(self, e, c, a, b):
+        return f"{self.np}.where({c}, {a}, {b})"
+
+    def r_cmp(self, e, a):
+        if self.check:
+            return f"{_CHECK_K}.cmp({a}, {e.attrs['op']!r}, {e.attrs['t']})"
+        return f"({a} {e.attrs['op']} {e.attrs['t']})"
+
+    def r_maskop(self, e, *parts):
+        if e.attrs["op"] == "~":
+            return f"(~{parts[0]})"
+        return f"({parts[0]} {e.attrs['op']} {parts[1]})"
+
+    def r_red(self, e, a):
+        fn, axis, keepdims = e.attrs["fn"], e.attrs["axis"], e.attrs["keepdims"]
+        if self.check:
+            return f"{_CHECK_K}.red({a}, {fn!r}, {axis!r}, {keepdims!r})"
+        args = []
+        if axis is not None:
+            args.append(repr(axis) if e.attrs["positional"] else f"axis={axis!r}")
+        if keepdims:
+            args.append("keepdims=True")
+        if e.attrs["form"] == "method":
+            return f"{a}.{fn.lstrip('a') if fn in ('amax', 'amin') else fn}({', '.join(args)})"
+        return f"{self.np}.{fn}({', '.join([a] + args)})"
+
+    def r_matmul(self, e, a, b):
+        form = e.attrs["form"]
+        if form == "@":
+            return f"({a} @ {b})"
+        if form == "matmul":
+            return f"{self.np}.matmul({a}, {b})"
+        if form == "dot":
+            return f"{self.np}.dot({a}, {b})"
+        return f"{a}.dot({b})"
+
+    def r_mm_prod(self, e, a, b):
+        return f"{self.np}.dot({a}, {b})"
+
+    def r_outer(self, e, a, b):
+        return f"{self.np}.outer({a}, {b})"
+
+    def r_copy(self, e, a):
+        return f"{a}.copy()"
+
+    def r_T(self, e, a):
+        return f"{a}.T"
+
+    def r_transpose(self, e, a):
+        perm, form = e.attrs["perm"], e.attrs["form"]
+        if form == "np":
+            return f"{self.np}.transpose({a})"
+        if form == "np_axes":
+            return f"{self.np}.transpose({a}, {tuple(perm)!r})"
+        if form == "method_tuple":
+            return f"{a}.transpose({tuple(perm)!r})"
+        return f"{a}.transpose({', '.join(map(str, perm))})" if perm else f"{a}.transpose()"
+
+    def r_reshape(self, e, a):
+        form = e.attrs["form"]
+        if form == "flat":
+            return f"{a}.reshape(-1)"
+        if form == "row":
+            return f"{self.np}.reshape({a}, (1, -1))"
+        if form == "lead":
+            return f"{a}.reshape({a}.shape[0], -1)"
+        if form == "passive":
+            return f"{a}.reshape({e.attrs['n']}, -1)"
+        if form == "addone":
+            return f"{a}.reshape({a}.shape + (1,))"
+        dims = list(e.attrs["dims"])
+        if e.attrs["minus"] >= 0:
+            dims[e.attrs["minus"]] = -1
+        return f"{a}.reshape({', '.join(map(str, dims))})"
+
+    def r_index(self, e, a, *rest):
+        return f"{a}[{e.attrs['text'].format(None, *rest)}]"
+
+    def r_join(self, e, *parts):
+        axis = f", axis={e.attrs['axis']}" if e.attrs["explicit"] else ""
+        return f"{self.np}.{e.attrs['fn']}([{', '.join(parts)}]{axis})"
+
+
+def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed) -> Program:
+    params = []
+    for p in gen.params:
+        text = p.name
+        if gen.annotated and gen.ch.chance(0.9):
+            kind = {"float": "f", "int": "i", "bool": "b"}[p.kind]
+            if p.shape == () and p.kind == "float" and gen.ch.chance(0.5):
+                p.annotation = "float"
+            else:
+                p.annotation = _annotation_text(p.shape, kind)
+            text += f": {p.annotation}"
+        params.append(text)
+    user, check = _Render(gen.np, False), _Render(gen.np, True)
+    body, cbody = [], []
+    for stmt in gen.stmts:
+        if stmt[0] == "passive":
+            body.append(f"{stmt[1]} = {stmt[2]}")
+            cbody.append(f"{stmt[1]} = {stmt[2]}")
+            continue
+        _, name, value, annotation = stmt
+        note = f": {annotation}" if annotation else ""
+        body.append(f"{name}{note} = {user(value)}")
+        cbody.append(f"{name} = {check(value)}")
+    body.append(f"return {user(gen.output)}")
+    cbody.append(f"return {check(gen.output)}")
+    header = []
+    if gen.np == "numpy":
+        header.append("import numpy")
+    else:
+        header.append(f"import numpy as {gen.np}")
+    if gen.from_imports:
+        header.append(f"from numpy import {', '.join(sorted(gen.from_imports))}")
+    header.append("import gradgen")
+    for name, value in gen.constants.items():
+        header.append(f"{name} = {value!r}")
+    source = "\n".join(header) + "\n\n\n" + f"def f({', '.join(params)}):\n" + \
+        "\n".join("    " + line for line in body) + "\n"
+    check_source = f"def f({', '.join(p.name for p in gen.params)}):\n" + \
+        "\n".join("    " + line for line in cbody) + "\n"
+    return Program(source=source, check_source=check_source, params=gen.params, sizes=dict(gen.sizes),
+                   constants=dict(gen.constants), from_imports=sorted(gen.from_imports),
+                   numpy_alias=gen.np, wrt=wrt, check_shapes=check_shapes, input_seed=input_seed,
+                   scalar_seed=scalar_seed, annotated=gen.annotated)
+
+
+def make_program(ch, annotated=False) -> Program:
+    """One random program from a chooser (RandomChooser or HypothesisChooser)."""
+    gen = _Gen(ch, annotated)
+    gen.run()
+    wrt = None
+    if ch.chance(0.25):
+        names = [p.name for p in gen.params if p.name in gen.output.dparams]
+        chosen = [n for n in names if ch.chance(0.6)] or names[:1]
+        order = []
+        while chosen:
+            order.append(chosen.pop(ch.int(0, len(chosen) - 1)))
+        wrt = tuple(order)
+    check_shapes = annotated and ch.chance(0.2)
+    input_seed = ch.int(0, 2**31 - 1)
+    scalar_seed = ch.choice([None, None, None, 0.5, -2.0])
+    return render_program(gen, wrt, check_shapes, input_seed, scalar_seed)
+
+
+def programs(annotated=False):
+    """A Hypothesis strategy of Programs."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def strategy(draw):
+        return make_program(HypothesisChooser(draw), annotated=annotated)
+
+    return strategy()
+
+
+# -- the margin checks -----------------------------------------------------------------------
+
+
+class _Reject(Exception):
+    """The drawn inputs sit too close to a kink or domain edge, or overflow."""
+
+
+class _Margins:
+    """The instrumented forward's helpers: each computes the NumPy result and checks its margin."""
+
+    KINK = 1e-3
+    EDGE = 2e-2
+    BIG = 1e4
+
+    def v(self, x):
+        arr = np.asarray(x)
+        if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > self.BIG)):
+            raise _Reject("an intermediate value is too large")
+        return x
+
+    def _kink(self, gap, what):
+        gap = np.abs(np.asarray(gap, dtype=np.float64))
+        if np.any((gap < self.KINK) & (gap != 0)):
+            raise _Reject(f"{what} too close to its kink")
+
+    def log(self, x):
+        if np.any(np.asarray(x) < self.EDGE):
+            raise _Reject("log of a value near 0")
+        return np.log(x)
+
+    def sqrt(self, x):
+        if np.any(np.asarray(x) < self.EDGE):
+            raise _Reject("sqrt of a value near 0")
+        return np.sqrt(x)
+
+    def abs(self, x):
+        self._kink(x, "abs")
+        return np.abs(x)
+
+    def div(self, a, b):
+        if np.any(np.abs(np.asarray(b)) < self.EDGE):
+            raise _Reject("division by a value near 0")
+        return a / b
+
+    def pow(self, a, p):
+        arr = np.asarray(a)
+        if np.ndim(p) or float(p) != int(float(p)):
+            if np.any(arr < self.EDGE):
+                raise _Reject("fractional power of a value near 0")
+        elif float(p) < 0 and np.any(np.abs(arr) < 5 * self.EDGE):
+            raise _Reject("negative power of a value near 0")
+        return a ** p
+
+    def mm(self, fn, a, b):
+        self._kink(np.asarray(a) - np.asarray(b), fn.__name__)
+        return fn(a, b)
+
+    def cmp(self, a, op, t):
+        self._kink(np.asarray(a) - t, "a where condition")
+        return {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal}[op](a, t)
+
+    def red(self, x, fn, axis, keepdims):
+        out = getattr(np, fn)(x, axis=axis, keepdims=keepdims)
+        if fn in ("max", "min", "amax", "amin") and np.size(x) > 1:
+            arr = np.asarray(x, dtype=np.float64)
+            axes = tuple(range(arr.ndim)) if axis is None else \
+                tuple(a % arr.ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+            moved = np.moveaxis(arr, axes, tuple(range(arr.ndim - len(axes), arr.ndim)))
+            flat = moved.reshape(moved.shape[:arr.ndim - len(axes)] + (-1,))
+            if flat.shape[-1] > 1:
+                s = np.sort(flat, axis=-1)
+                gap = s[..., -1] - s[..., -2] if fn.endswith("max") else s[..., 1] - s[..., 0]
+                self._kink(gap, f"{fn} reduction")
+        return out
+
+
+# -- running one program ---------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    status: str  # ok | refused | skipped | invalid | failure
+    category: str = ""
+    message: str = ""
+    program: Program | None = None
+    args: list | None = None
+    generated: str = ""
+    seconds: float = 0.0
+
+
+_counter = itertools.count()
+
+
+def _load(source: str, directory: str):
+    name = f"gradgen_fuzz_{os.getpid()}_{next(_counter)}"
+    path = os.path.join(directory, name + ".py")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module, name, path
+
+
+def _unload(name, path):
+    sys.modules.pop(name, None)
+    linecache.cache.pop(path, None)
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _copy_args(args):
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+
+
+def _objective(fn, args, seed):
+    out = fn(*args)
+    return out if seed is None else np.sum(seed * out)
+
+
+def _numeric(fn, args, i, seed, scalar_seed, eps, dtype):
+    """Central differences of the objective along every entry of args[i]."""
+    def conv(a):
+        if isinstance(a, float):
+            return dtype(a)
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+            return a.astype(dtype)
+        return a
+    base = [conv(a) for a in args]
+    seed = None if seed is None else np.asarray(seed, dtype=dtype)
+    pyfloat = isinstance(args[i], float)
+    x = np.array(base[i], dtype=dtype)
+    grad = np.zeros(x.shape, dtype=dtype)
+    for k in np.ndindex(x.shape):
+        vals = []
+        for sign in (1, -1):
+            xp = x.copy()
+            xp[k] += sign * eps
+            trial = list(base)
+            trial[i] = (float(xp) if dtype is np.float64 else xp[()]) if pyfloat else xp
+            vals.append(dtype(_objective(fn, trial, seed)))
+        grad[k] = (vals[0] - vals[1]) / (2 * eps)
+    if scalar_seed is not None:
+        grad = grad * dtype(scalar_seed)
+    return grad
+
+
+def _grad_error(analytic, numeric):
+    analytic = np.asarray(analytic, dtype=np.float64)
+    numeric = np.asarray(numeric, dtype=np.float64)
+    scale = max(np.max(np.abs(numeric), initial=0.0), np.max(np.abs(analytic), initial=0.0), 1e-2)
+    return float(np.max(np.abs(analytic - numeric), initial=0.0) / scale)
+
+
+class _Failure(Exception):
+    def __init__(self, category, message):
+        super().__init__(message)
+        self.category = category
+        self.message = message
+
+
+def run_program(prog: Program, directory: str, attempts: int = 12) -> Outcome:
+    """Derive one program and check it; see the module docstring for what is checked."""
+    import gradgen
+    from gradgen.errors import GradgenError
+    from gradgen.pipeline import generate
+
+    start = time.perf_counter()
+    outcome = Outcome("ok", program=prog)
+    try:
+        module, modname, path = _load(prog.source, directory)
+    except Exception as err:  # the generator wrote something Python does not run
+        return Outcome("invalid", "import", f"{type(err).__name__}: {err}", prog)
+    try:
+        fn = module.f
+        # 1. find inputs away from kinks, with the instrumented forward
+        namespace = {_CHECK_NP: np, _CHECK_K: _Margins(), **prog.constants}
+        exec(compile(prog.check_source, "<fuzz check>", "exec"), namespace)
+        args = None
+        for attempt in range(attempts):
+            trial = prog.draw_inputs(attempt)
+            try:
+                with np.errstate(all="ignore"):
+                    namespace["f"](*_copy_args(trial))
+            except _Reject:
+                continue
+            except Exception as err:
+                return Outcome("invalid", "forward", f"{type(err).__name__}: {err}", prog, trial)
+            args = trial
+            break
+        if args is None:
+            return Outcome("skipped", program=prog)
+        outcome.args = args
+        try:
+            with np.errstate(all="ignore"):
+                out = fn(*_copy_args(args))
+        except Exception as err:
+            return Outcome("invalid", "forward", f"{type(err).__name__}: {err}", prog, args)
+        # 2. derive, as the decorator does and as the CLI does
+        try:
+            derived = gradgen.derive(fn, wrt=prog.wrt, check_shapes=prog.check_shapes)
+        except GradgenError as err:
+            outcome.status, outcome.message = "refused", err.message
+            outcome.category = "located" if err.lineno is not None else "unlocated"
+            return outcome
+        except Exception:
+            raise _Failure("crash in derive", traceback.format_exc(limit=6))
+        outcome.generated = derived.source
+        try:
+            text = generate(prog.source, path, function="f", wrt=prog.wrt, check_shapes=prog.check_shapes)
+        except GradgenError as err:
+            raise _Failure("CLI refused what derive accepted", str(err))
+        except Exception:
+            raise _Failure("crash in pipeline.generate", traceback.format_exc(limit=6))
+        cli_ns = {"__name__": "gradgen_fuzz_cli"}
+        try:
+            exec(compile(text, "<generated by the CLI path>", "exec"), cli_ns)
+        except Exception:
+            raise _Failure("the CLI module does not load", traceback.format_exc(limit=4))
+        _check_program(prog, fn, derived, cli_ns, args, out)
+    except _Failure as failure:
+        outcome.status, outcome.category, outcome.message = "failure", failure.category, failure.message
+    finally:
+        _unload(modname, path)
+        outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _check_program(prog, fn, derived, cli_ns, args, out):
+    out = np.asarray(out)
+    scalar = out.ndim == 0
+    seed_name = derived.seed_name
+    if scalar:
+        seed = None
+        kwargs = {} if prog.scalar_seed is None else {seed_name: prog.scalar_seed}
+    else:
+        seed = np.random.default_rng(prog.input_seed).standard_normal(out.shape)
+        kwargs = {seed_name: seed}
+    originals = _copy_args(args)
+    seed_copy = None if seed is None else seed.copy()
+    calls = {}
+    for label, call in (("value_and_grad", lambda a: derived.value_and_grad(*a, **kwargs)),
+                        ("backward", lambda a: derived.backward(*a, **kwargs)),
+                        ("CLI module backward", lambda a: cli_ns["f_backward"](*a, **kwargs))):
+        live = _copy_args(args)
+        try:
+            with np.errstate(all="ignore"):
+                result = call(live)
+        except Exception:
+            raise _Failure(f"crash in {label}", traceback.format_exc(limit=6))
+        for a, orig in zip(live, originals):
+            if isinstance(a, np.ndarray) and not np.array_equal(a, orig):
+                raise _Failure("input mutated", f"{label} changed an input array in place")
+        if seed is not None and not np.array_equal(seed, seed_copy):
+            raise _Failure("seed mutated", f"{label} changed the seed array in place")
+        calls[label] = (result, live)
+    (value, grads), live = calls["value_and_grad"]
+    if not np.allclose(np.asarray(value, dtype=np.float64), out, rtol=1e-12, atol=1e-12, equal_nan=True):
+        raise _Failure("value mismatch", f"value_and_grad returned {value!r}, the forward {out!r}")
+    if not isinstance(grads, tuple) or len(grads) != len(derived.wrt):
+        raise _Failure("wrong number of gradients", f"{len(grads)} gradients for wrt={derived.wrt}")
+    for label in ("backward", "CLI module backward"):
+        other = calls[label][0]
+        if len(other) != len(grads) or not all(
+                np.shape(g) == np.shape(h) and np.allclose(g, h, rtol=1e-12, atol=1e-300, equal_nan=True)
+                for g, h in zip(grads, other)):
+            raise _Failure(f"{label} differs from value_and_grad",
+                           f"{label}: {other!r}\nvalue_and_grad: {grads!r}")
+    if not scalar:
+        try:
+            derived.backward(*_copy_args(args))
+        except ValueError as err:
+            if seed_name not in str(err):
+                raise _Failure("seed handling", f"the ValueError does not name {seed_name}: {err}")
+        except Exception:
+            raise _Failure("seed handling", traceback.format_exc(limit=4))
+        else:
+            raise _Failure("seed handling", "an array result without a seed did not raise ValueError")
+    names = [p.name for p in prog.params]
+    arrays = [(f"input {n}", a) for n, a in zip(names, live) if isinstance(a, np.ndarray)]
+    if seed is not None:
+        arrays.append(("the seed", seed))
+    for name, grad in zip(derived.wrt, grads):
+        i = names.index(name)
+        if np.shape(grad) != np.shape(args[i]):
+            raise _Failure("gradient shape", f"d{name} has shape {np.shape(grad)}, {name} has {np.shape(args[i])}")
+        if not np.all(np.isfinite(np.asarray(grad, dtype=np.float64))):
+            raise _Failure("non-finite gradient", f"d{name} = {grad!r}")
+        if isinstance(grad, np.ndarray) and grad.ndim:
+            for what, arr in arrays:
+                if np.shares_memory(grad, arr):
+                    raise _Failure("gradient aliases an input", f"d{name} shares memory with {what}")
+            if not grad.flags.writeable:
+                raise _Failure("read-only gradient", f"d{name} is a read-only view")
+    for (n1, g1), (n2, g2) in itertools.combinations(zip(derived.wrt, grads), 2):
+        if isinstance(g1, np.ndarray) and isinstance(g2, np.ndarray) and g1.ndim and np.shares_memory(g1, g2):
+            raise _Failure("gradients share memory", f"d{n1} and d{n2} are the same memory")
+    # central differences, for every float parameter (those outside wrt must have none)
+    grads_by_name = dict(zip(derived.wrt, grads))
+    problems = []
+    for i, p in enumerate(prog.params):
+        if p.kind != "float":
+            continue
+        with np.errstate(all="ignore"):
+            num = _numeric(fn, args, i, seed, prog.scalar_seed if scalar else None, 1e-6, np.float64)
+        analytic = grads_by_name.get(p.name)
+        if analytic is None:
+            if prog.wrt is not None:
+                continue  # not asked for
+            analytic = np.zeros(np.shape(num))
+        err = _grad_error(analytic, num)
+        if err <= 1e-5:
+            continue
+        with np.errstate(all="ignore"):  # confirm in extended precision before calling it a bug
+            ref = _numeric(fn, args, i, seed, prog.scalar_seed if scalar else None, 1e-8, np.longdouble)
+        err = _grad_error(analytic, ref)
+        if err <= 1e-6:
+            continue
+        what = "gradient mismatch" if p.name in grads_by_name else "missing gradient (not in wrt)"
+        problems.append((what, f"d{p.name}: relative error {err:.3g}\n  gradgen: {_short(analytic)}\n"
+                               f"  numeric: {_short(np.asarray(ref, dtype=np.float64))}"))
+    if problems:
+        raise _Failure(problems[0][0], "\n".join(m for _, m in problems))
+
+
+def _short(x):
+    return np.array2string(np.asarray(x), precision=6, max_line_width=100, threshold=40).replace("\n", "\n           ")
+
+
+# -- campaigns -------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    programs: int = 0
+    ok: int = 0
+    refused: int = 0
+    skipped: int = 0
+    invalid: int = 0
+    failures: list = field(default_factory=list)
+    invalids: list = field(default_factory=list)
+    refusals: collections.Counter = field(default_factory=collections.Counter)
+    unlocated: int = 0
+    seconds: float = 0.0
+
+    def add(self, outcome: Outcome):
+        self.programs += 1
+        if outcome.status == "ok":
+            self.ok += 1
+        elif outcome.status == "refused":
+            self.refused += 1
+            self.refusals[outcome.message.splitlines()[0][:100]] += 1
+            self.unlocated += outcome.category == "unlocated"
+        elif outcome.status == "skipped":
+            self.skipped += 1
+        elif outcome.status == "invalid":
+            self.invalid += 1
+            self.invalids.append(outcome)
+        else:
+            self.failures.append(outcome)
+
+    def counts(self) -> str:
+        return (f"programs {self.programs}, ok {self.ok}, refused {self.refused}, "
+                f"failures {len(self.failures)}, skipped (no inputs away from kinks) {self.skipped}, "
+                f"invalid (fuzzer bug) {self.invalid}")
+
+
+def run_campaign(count, seed=0, annotated=False, engine="hypothesis", on_outcome=None) -> Summary:
+    """Generate and check ``count`` programs; never raises for a failure (see Summary)."""
+    summary = Summary()
+    directory = tempfile.mkdtemp(prefix="gradgen-fuzz-")
+    start = time.perf_counter()
+
+    def record(prog):
+        outcome = run_program(prog, directory)
+        summary.add(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    try:
+        if engine == "random":
+            for i in range(count):
+                record(make_program(RandomChooser(seed * 1_000_003 + i), annotated=annotated))
+        else:
+            from hypothesis import HealthCheck, Phase, given, settings
+            from hypothesis import seed as hseed
+
+            @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+                      suppress_health_check=list(HealthCheck), derandomize=False)
+            @given(programs(annotated=annotated))
+            def body(prog):
+                record(prog)
+
+            hseed(seed)(body)()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def shrink_failure(seed=0, annotated=False, count=500):
+    """Let Hypothesis find a failing program and shrink it; returns (Program, Outcome) or None."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hseed
+
+    directory = tempfile.mkdtemp(prefix="gradgen-fuzz-")
+    found = []
+
+    @settings(max_examples=count, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+    @given(programs(annotated=annotated))
+    def body(prog):
+        outcome = run_program(prog, directory)
+        if outcome.status == "failure":
+            found.append((prog, outcome))
+            raise AssertionError(outcome.category)
+
+    try:
+        hseed(seed)(body)()
+    except AssertionError:
+        pass
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return found[-1] if found else None
+
+
+def describe(outcome: Outcome, generated=True) -> str:
+    prog = outcome.program
+    lines = [f"FAILURE: {outcome.category}" if outcome.status == "failure" else
+             f"{outcome.status.upper()}: {outcome.category}"]
+    lines.append(f"  wrt={prog.wrt} check_shapes={prog.check_shapes} input_seed={prog.input_seed}"
+                 f" scalar_seed={prog.scalar_seed}")
+    lines.append("  program:")
+    lines.extend("    | " + line for line in prog.source.splitlines())
+    if outcome.args is not None:
+        lines.append("  inputs:")
+        for p, a in zip(prog.params, outcome.args):
+            shown = repr(a) if isinstance(a, float) else \
+                np.array2string(np.asarray(a), precision=17, separator=", ", threshold=100,
+                                max_line_width=120).replace("\n", "\n        ")
+            lines.append(f"    {p.name}: {p.kind} shape {np.shape(a)} = {shown}")
+    lines.append("  error:")
+    lines.extend("    " + line for line in outcome.message.splitlines())
+    if generated and outcome.generated:
+        lines.append("  generated (f.source):")
+        lines.extend("    > " + line for line in outcome.generated.splitlines())
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gradgen.fuzz", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=200, help="number of programs")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the run (reproducible)")
+    parser.add_argument("--annotated", action="store_true", help="annotate parameters with shapes")
+    parser.add_argument("--engine", choices=["hypothesis", "random"], default="hypothesis",
+                        help="draw programs with Hypothesis (default) or random.Random")
+    parser.add_argument("--shrink", action="store_true",
+                        help="stop at the first failure and print it shrunk by Hypothesis")
+    parser.add_argument("--max-report", type=int, default=25, help="failures printed in full")
+    parser.add_argument("--no-generated", action="store_true", help="leave f.source out of reports")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print invalid programs")
+    args = parser.parse_args(argv)
+    if args.shrink:
+        found = shrink_failure(args.seed, args.annotated, args.count)
+        if found is None:
+            print(f"no failure in {args.count} programs")
+            return 0
+        print(describe(found[1], generated=not args.no_generated))
+        return 1
+    summary = run_campaign(args.count, args.seed, args.annotated, args.engine)
+    print(f"gradgen.fuzz: seed {args.seed}, {'annotated' if args.annotated else 'unannotated'}, "
+          f"engine {args.engine}, {summary.seconds:.1f} s")
+    print(summary.counts())
+    if summary.refusals:
+        print(f"refusals by message ({summary.unlocated} without a line number):")
+        for message, n in summary.refusals.most_common(15):
+            print(f"  {n:5d}  {message}")
+    by_category = collections.Counter(f.category for f in summary.failures)
+    if by_category:
+        print("failures by category:")
+        for category, n in by_category.most_common():
+            print(f"  {n:5d}  {category}")
+    for i, outcome in enumerate(summary.failures):
+        if i >= args.max_report:
+            print(f"... and {len(summary.failures) - i} more failures")
+            break
+        print()
+        print(describe(outcome, generated=not args.no_generated))
+    if args.verbose:
+        for outcome in summary.invalids[:10]:
+            print()
+            print(describe(outcome, generated=False))
+    return 1 if summary.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
