@@ -18,6 +18,7 @@ from . import shapes, templating
 from .errors import SourceContext
 from .graph import PLACEHOLDER, Graph, placeholders_in, substitute
 from .reverse import SEED, Backward, adjoint_placeholder
+from .numpy_api import TEMPLATE_IMPORTS
 from .scope import BUILTIN_NAMES, ModuleScope, header_statements
 
 _ANY_PLACEHOLDER = re.compile(r"^__g([gat])(\d+)__$")
@@ -74,6 +75,9 @@ def emit_module(units: list[Unit], *, source_name: str, version: str, command: s
                                         else "import numpy").body[0])
     elif runtime:
         headers = []
+    for name, statement in TEMPLATE_IMPORTS.items():  # names rule templates use, e.g. digamma
+        if name in _names_in(body_so_far):
+            headers.append(ast.parse(statement).body[0])
     doc = templating.render("module_header.j2", units=units, source_name=source_name,
                             version=version, command=command, names=[function_names(u.graph.name) for u in units])
     module = ast.Module(body=[ast.Expr(ast.Constant(doc.strip() + "\n"))] + _dedupe(headers)

@@ -528,13 +528,15 @@ class _Gen:
         v = self.ch.choice(live) if live else self.new_param(shape=self.compatible_shape(shape))
         op = self.ch.choice([">", "<", ">=", "<="])
         threshold = self.ch.choice(["0.0", "0.0", "0.3", "-0.2", "0"])
-        cond = E("cmp", [v], {"op": op, "t": threshold}, v.shape, kind="bool")
+        # a comparison of a Python float is a Python bool, and ~True == -2 is truthy: not the
+        # mask a reader expects (and not gradgen's business), so ~ is kept to arrays
+        cond = E("cmp", [v], {"op": op, "t": threshold}, v.shape, kind="bool", pyfloat=v.pyfloat)
         if r == 5:
             other = self.condition(shape)
             if other is not None and other.op == "cmp":
                 cond = E("maskop", [cond, other], {"op": self.ch.choice(["&", "|"])},
                          broadcast(cond.shape, other.shape), kind="bool")
-        elif r == 4:
+        elif r == 4 and not cond.pyfloat:
             cond = E("maskop", [cond], {"op": "~"}, cond.shape, kind="bool")
         return cond
 
@@ -1126,7 +1128,7 @@ def make_program(ch, annotated=False) -> Program:
         order = []
         while chosen:
             order.append(chosen.pop(ch.int(0, len(chosen) - 1)))
-        wrt = tuple(order)
+        wrt = tuple(order) or None
     check_shapes = annotated and ch.chance(0.2)
     input_seed = ch.int(0, 2**31 - 1)
     scalar_seed = ch.choice([None, None, None, 0.5, -2.0])
@@ -1493,6 +1495,7 @@ class Summary:
     failures: list = field(default_factory=list)
     invalids: list = field(default_factory=list)
     refusals: collections.Counter = field(default_factory=collections.Counter)
+    refused_examples: dict = field(default_factory=dict)
     unlocated: int = 0
     seconds: float = 0.0
 
@@ -1502,7 +1505,9 @@ class Summary:
             self.ok += 1
         elif outcome.status == "refused":
             self.refused += 1
-            self.refusals[outcome.message.splitlines()[0][:100]] += 1
+            key = outcome.message.splitlines()[0][:100]
+            self.refusals[key] += 1
+            self.refused_examples.setdefault(key, outcome)
             self.unlocated += outcome.category == "unlocated"
         elif outcome.status == "skipped":
             self.skipped += 1
@@ -1640,6 +1645,9 @@ def main(argv=None) -> int:
         print()
         print(describe(outcome, generated=not args.no_generated))
     if args.verbose:
+        for outcome in summary.refused_examples.values():
+            print()
+            print(describe(outcome, generated=False))
         for outcome in summary.invalids[:10]:
             print()
             print(describe(outcome, generated=False))

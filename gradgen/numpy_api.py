@@ -48,7 +48,8 @@ METHOD_NONDIFF = frozenset({"argmax", "argmin", "argsort", "nonzero"})
 # elementwise primitives: the output has the shape of the (broadcast) inputs
 ELEMENTWISE = frozenset(set(UNARY.values()) | {"add", "sub", "mul", "div", "pow", "maximum",
                                                "minimum", "where", "copy", "arctan2", "hypot",
-                                               "logaddexp", "clip", "astype"})
+                                               "logaddexp", "clip", "astype", "expit", "logit",
+                                               "erf", "gammaln"})
 
 # NumPy functions on arrays, bound by name: name -> (primitive, parameters, the parameters that
 # carry a gradient, the parameters that must be literals (they shape the generated code),
@@ -94,3 +95,11 @@ ARRAY_METHODS = {
 
 # np.hstack / np.vstack of a literal list
 STACKS = frozenset({"hstack", "vstack"})
+
+# scipy.special functions, when the user imports them: name -> primitive
+SPECIAL = {"expit": "expit", "logit": "logit", "erf": "erf", "gammaln": "gammaln",
+           "logsumexp": "logsumexp", "softmax": "softmax_fn", "log_softmax": "log_softmax_fn"}
+SPECIAL_UNARY = frozenset({"expit", "logit", "erf", "gammaln"})
+
+# names a rule template may use that the generated module must import
+TEMPLATE_IMPORTS = {"digamma": "from scipy.special import digamma"}

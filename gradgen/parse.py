@@ -306,7 +306,9 @@ class _Parser:
         if out.shape is not None:
             out.rank = len(out.shape)
         if op not in ("nondiff", "getitem", "reshape", "transpose", "copy", "concatenate", "stack") \
-                and any(v.dtype == "float" for v in inputs) or op in api.UNARY_OPS or op in ("div", "mean", "var", "std", "inv", "det", "solve", "norm"):
+                and any(v.dtype == "float" for v in inputs) or op in api.UNARY_OPS or op in ("div", "mean", "var", "std", "inv", "det", "solve", "norm", "expit",
+                                        "logit", "erf", "gammaln", "logsumexp", "softmax_fn",
+                                        "log_softmax_fn"):
             out.dtype = "float"  # arithmetic with a float gives a float
         elif op != "nondiff" and inputs and all(v.dtype == "float" for v in inputs[:1]):
             out.dtype = "float"  # moving entries around keeps the dtype
@@ -547,6 +549,10 @@ class _Parser:
         if path is not None and len(path) == 1 and path[0] in self.rules and path[0] not in self.env \
                 and path[0] not in self.locals:
             return self._user_call(expr, self.rules[path[0]])
+        special = self._special_name(path, expr)
+        if special is not None:
+            self._global_name(ast.copy_location(ast.Name(id=path[0], ctx=ast.Load()), func))
+            return self._special_call(expr, special)
         if path is not None and path[0] not in self.env and path[0] not in self.locals:
             kind = self.scope.kind(path[0])
             if kind == "numpy" and len(path) == 2:
@@ -648,6 +654,40 @@ class _Parser:
         raise self.ctx.error(call, f"np.{fname} is not supported by gradgen yet",
                              hint="write it with supported operations, or compute it outside the "
                              "derived function and pass it in")
+
+    def _special_name(self, path, call) -> str | None:
+        """The scipy.special function a call names (``expit``, ``sp.expit``, ``special.expit``)."""
+        if path is None or path[0] in self.env or path[0] in self.locals:
+            return None
+        if len(path) == 1 and path[0] in self.scope.special_names:
+            name = self.scope.special_names[path[0]]
+        elif len(path) == 2 and path[0] in self.scope.special_aliases:
+            name = path[1]
+        else:
+            return None
+        if name not in api.SPECIAL:
+            raise self.ctx.error(call, f"scipy.special.{name} is not supported by gradgen yet",
+                                 hint="register a rule for it with @gradgen.rule")
+        return name
+
+    def _special_call(self, call, name) -> Value:
+        op = api.SPECIAL[name]
+        label = f"scipy.special.{name}"
+        if name in api.SPECIAL_UNARY:
+            bound = self._bind_args(call, ["x"], 1, label)
+            x = self._lower(bound["x"])
+            return self._node(op, [x], _rebuild(call, {id(bound["x"]): x.ref()}), diff=(0,),
+                              hint=f"{name}_{_describe(bound['x'])}" if _describe(bound["x"]) else name,
+                              rank=x.rank)
+        params = ["a", "axis", "keepdims"] if name == "logsumexp" else ["x", "axis"]
+        bound = self._bind_args(call, params, 1, label)
+        first = params[0]
+        x = self._lower(bound[first])
+        axis = self._literal(bound.get("axis"), "axis", _is_axis)
+        keepdims = bool(self._literal(bound.get("keepdims"), "keepdims", lambda v: isinstance(v, bool)))
+        return self._node(op, [x], _rebuild(call, {id(bound[first]): x.ref()}), diff=(0,),
+                          attrs={"axis": axis, "keepdims": keepdims}, hint=name,
+                          rank=0 if op == "logsumexp" and axis is None and not keepdims else None)
 
     def _user_call(self, call, rule) -> Value:
         """A call to a function with a registered rule (gradgen.rule): one node, its adjoint."""

@@ -275,6 +275,14 @@ def _user(node, position, x):
                     unbroadcast=len(rule.params) > 1, fresh=False)
 
 
+def _special(node, position, x):
+    call = RuleCall("special", node.op, "dx", values={"x": x, "a": x, "out": node.out})
+    if "axis" in node.attrs:
+        axis = node.attrs["axis"]
+        call.literals.update(axis=None if axis is None else repr(axis), keepdims=node.attrs["keepdims"])
+    return call
+
+
 _HANDLERS = {
     "add": _binary("arith", "add"), "sub": _binary("arith", "sub"), "mul": _binary("arith", "mul"),
     "div": _binary("arith", "div"), "pow": _pow, "neg": _neg,
@@ -287,6 +295,8 @@ _HANDLERS = {
     "logaddexp": _binary("elementwise", "logaddexp"), "clip": _clip, "einsum": _einsum,
     "hstack": _stacked, "vstack": _stacked, "user": _user,
 }
+_HANDLERS.update({op: _special for op in ("expit", "logit", "erf", "gammaln", "logsumexp", "softmax_fn",
+                                          "log_softmax_fn")})
 _HANDLERS.update({op: _array for op in ("prod", "var", "std", "cumsum", "swapaxes", "moveaxis", "flip",
                                         "roll", "broadcast_to", "triu", "tril", "diag", "diagonal",
                                         "trace", "take", "take_along_axis", "tile", "repeat", "pad",

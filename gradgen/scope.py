@@ -21,6 +21,8 @@ class ModuleScope:
 
     numpy_aliases: set[str] = field(default_factory=set)  # import numpy as np
     numpy_names: dict[str, str] = field(default_factory=dict)  # from numpy import exp -> {"exp": "exp"}
+    special_aliases: set[str] = field(default_factory=set)  # import scipy.special as sp
+    special_names: dict[str, str] = field(default_factory=dict)  # from scipy.special import expit
     bindings: dict[str, ast.stmt] = field(default_factory=dict)  # last top-level binding per name
 
     def kind(self, name: str) -> str | None:
@@ -48,13 +50,24 @@ def read_scope(tree: ast.Module) -> ModuleScope:
             scope.bindings[name] = stmt
             scope.numpy_aliases.discard(name)
             scope.numpy_names.pop(name, None)
+            scope.special_aliases.discard(name)
+            scope.special_names.pop(name, None)
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 if alias.name == "numpy":
                     scope.numpy_aliases.add(alias.asname or "numpy")
+                elif alias.name == "scipy.special" and alias.asname:
+                    scope.special_aliases.add(alias.asname)
         elif isinstance(stmt, ast.ImportFrom) and stmt.module == "numpy" and stmt.level == 0:
             for alias in stmt.names:
                 scope.numpy_names[alias.asname or alias.name] = alias.name
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module == "scipy.special" and stmt.level == 0:
+            for alias in stmt.names:
+                scope.special_names[alias.asname or alias.name] = alias.name
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module == "scipy" and stmt.level == 0:
+            for alias in stmt.names:
+                if alias.name == "special":
+                    scope.special_aliases.add(alias.asname or "special")
     return scope
 
 

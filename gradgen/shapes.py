@@ -309,8 +309,11 @@ def infer_shape(node, values):
     """The static shape of ``node.out`` from its inputs' shapes (None when unknown)."""
     op, ins = node.op, [v.shape for v in node.inputs]
     attrs = node.attrs
-    if op in UNARY_OPS or op in ("neg", "copy"):
+    if op in UNARY_OPS or op in ("neg", "copy", "expit", "logit", "erf", "gammaln", "softmax_fn",
+                                 "log_softmax_fn"):
         return ins[0]
+    if op == "logsumexp":
+        return reduce(ins[0], attrs["axis"], attrs["keepdims"])
     if op in _BROADCASTING:
         return broadcast(*ins)
     if op == "matmul":

@@ -137,3 +137,29 @@ def test_astype_keeps_the_gradient_of_a_float32_input(tmp_path):
     f = derive_source("def f(x):\n    return np.sum(x.astype(np.float64) ** 2)\n", tmp_path)
     (dx,) = f.backward(np.arange(3, dtype=np.float32))
     assert dx.dtype == np.float32 and np.allclose(dx, [0.0, 2.0, 4.0])
+
+
+SPECIAL_FORWARD = '''
+import numpy as np
+import gradgen
+from scipy.special import expit, logit, erf, gammaln, logsumexp
+from scipy import special
+import scipy.special as sps
+
+
+@gradgen.derive
+def f(x, p, w):
+    return (np.sum(expit(x) * w) + np.sum(logit(p) ** 2) + np.sum(erf(x) * w) + np.sum(gammaln(p + 1.0))
+            + logsumexp(x) + np.sum(logsumexp(x, axis=1, keepdims=True) * 2)
+            + np.sum(special.softmax(x, axis=1) * w) + np.sum(sps.log_softmax(x, axis=0) * w)
+            + np.sum(special.softmax(x) * w))
+'''
+
+
+def test_scipy_special_functions(tmp_path):
+    pytest.importorskip("scipy")
+    from support import load_source
+
+    module = load_source(SPECIAL_FORWARD, tmp_path)
+    assert "from scipy.special import digamma" in module.f.source
+    assert_grad_ok(module.f, normal(3, 4), inside(0.2, 0.8, 3, 4), normal(3, 4))
