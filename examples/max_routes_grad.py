@@ -16,12 +16,13 @@ def f_value_and_grad(x, y, z, dout=1.0):
     q = x + y
     m = np.maximum(y, z)
     out = q * m
+    dout = np.asarray(dout, dtype=np.result_type(out))  # the seed in the result's precision
     # out = q * m   (line 20)
     dq = dout * m
     dm = dout * q
     # m = np.maximum(y, z)   (line 19)
-    dy = dm * ((y > z) + 0.5 * (y == z))
-    dz = dm * ((z > y) + 0.5 * (y == z))
+    dy = dm * (y > z) + 0.5 * dm * (y == z)
+    dz = dm * (z > y) + 0.5 * dm * (y == z)
     # q = x + y   (line 18)
     dx = dq
     dy = dy + dq
@@ -41,11 +42,12 @@ def f_sum_value_and_grad(x, y, z, dout=1.0):
     x_plus_y = x + y
     max_y_z = np.maximum(y, z)
     out = np.sum(x_plus_y * max_y_z)
+    dout = np.asarray(dout, dtype=np.result_type(out))  # the seed in the result's precision
     # return np.sum((x + y) * np.maximum(y, z))   (line 26)
     dx_plus_y = dout * max_y_z              # (N,)
     dmax_y_z = dout * x_plus_y              # (N,)
-    dy = dmax_y_z * ((y > z) + 0.5 * (y == z))  # (N,)
-    dz = dmax_y_z * ((z > y) + 0.5 * (y == z))  # (N,)
+    dy = dmax_y_z * (y > z) + 0.5 * dmax_y_z * (y == z)  # (N,)
+    dz = dmax_y_z * (z > y) + 0.5 * dmax_y_z * (y == z)  # (N,)
     dx = dx_plus_y
     dy = dy + dx_plus_y                     # (N,)
     return out, (dx, dy, dz)

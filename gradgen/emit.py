@@ -257,11 +257,18 @@ class _FunctionBuilder:
                 body.append(ast.Assign(targets=[target], value=value, lineno=0))
         output = self._value_expr(graph.output.id)
         scalar_known = graph.output.rank == 0
-        if not scalar_known and any(_names_in(t).count(SEED) for t in backward_trees):
-            seed_check = ast.parse(f"if {self.seed} is None:\n    {self.seed} = _scalar_seed(OUT, {self.seed!r})"
-                                   ).body[0]
-            seed_check.body[0].value.args[0] = _copy(output)
-            body.append(seed_check)
+        if any(_names_in(t).count(SEED) for t in backward_trees):
+            if not scalar_known:
+                seed_check = ast.parse(f"if {self.seed} is None:\n    {self.seed} = _scalar_seed(OUT, {self.seed!r})"
+                                       ).body[0]
+                seed_check.body[0].value.args[0] = _copy(output)
+                body.append(seed_check)
+            # float32 in, float32 out: a Python-float seed must not turn the adjoints into float64
+            cast = ast.parse(f"{self.seed} = {alias}.asarray({self.seed}, dtype={alias}.result_type(OUT))").body[0]
+            cast.value.keywords[0].value.args[0] = _copy(output)
+            self.comments.append("the seed in the result's precision")
+            cast.targets = [ast.Name(id=_TRAILING.format(self.seed, len(self.comments) - 1), ctx=ast.Store())]
+            body.append(cast)
         for block, block_body in blocks:
             identities = f": {', '.join(block.identities)}" if block.identities else ""
             self.comments.append(f"{block.stmt.text}   (line {block.stmt.lineno}){identities}")

@@ -166,6 +166,8 @@ class Param:
     pyfloat: bool = False
     fixed: object = None  # the value of an index or mask parameter
     annotation: str | None = None
+    intvalued: bool = False  # a differentiable parameter passed as an integer array
+    default: str | None = None  # a trailing parameter with a default, never passed
 
 
 @dataclass
@@ -185,6 +187,13 @@ class Program:
     scalar_seed: float | None = None  # an explicit seed for a scalar result
     annotated: bool = False
     function: str = "f"
+    gen: object = field(default=None, repr=False)  # what it was rendered from (to minimize it)
+    keep: frozenset = frozenset()
+
+    @property
+    def positional(self):
+        """The parameters the harness passes (those with a default are left to it)."""
+        return [p for p in self.params if p.default is None]
 
     def concrete(self, shape):
         return tuple(d.coef * math.prod(self.sizes[f] for f in d.factors) for d in shape)
@@ -193,10 +202,18 @@ class Program:
         rng = np.random.default_rng([self.input_seed, attempt])
         args = []
         for p in self.params:
+            if p.default is not None:
+                continue
             if p.kind != "float":
                 args.append(np.array(p.fixed))
                 continue
             shape = self.concrete(p.shape)
+            if p.intvalued:
+                n = math.prod(shape)
+                pool = [v for v in range(-4, 5) if v]
+                values = rng.permutation(pool)[:n] if n <= len(pool) else rng.choice(pool, n)
+                args.append(np.asarray(values, dtype=np.int64).reshape(shape))
+                continue
             if p.positive:
                 x = rng.uniform(0.5, 2.0, shape)
             else:
@@ -271,8 +288,8 @@ class _Gen:
         self.named.append(name)
         return Dim(1, (name,))
 
-    def anon_dim(self, size):
-        if size == 1:
+    def anon_dim(self, size, one=True):
+        if size == 1 and one:
             return ONE
         name = f"_{next(self.anon)}"
         self.sizes[name] = size
@@ -312,7 +329,8 @@ class _Gen:
         if pyfloat is None:
             pyfloat = shape == () and self.ch.chance(0.5)
         name = self.fresh_name(_PARAM_NAMES)
-        p = Param(name, tuple(shape), "float", positive=positive, pyfloat=pyfloat)
+        intvalued = not positive and not pyfloat and 0 < self.size(shape) <= 6 and self.ch.chance(0.06)
+        p = Param(name, tuple(shape), "float", positive=positive, pyfloat=pyfloat, intvalued=intvalued)
         self.params.append(p)
         value = self._leaf(name, p)
         self.pool.append((name, value))
@@ -330,8 +348,20 @@ class _Gen:
         return self.new_param(shape=shape)
 
     def const(self, positive=False):
-        choices = ["2.0", "0.5", "3", "1.5", "0.25", "SCALE"] + ([] if positive else ["-1.0", "-0.5"])
+        choices = ["2.0", "0.5", "3", "1.5", "0.25", "SCALE", "DEFAULT"] + ([] if positive else ["-1.0", "-0.5"])
         text = self.ch.choice(choices)
+        if text == "DEFAULT":  # a parameter with a default value, left out of the call
+            defaults = [p for p in self.params if p.default is not None]
+            if defaults:
+                p = defaults[0]
+            else:
+                p = Param(self.fresh_name(["scale", "alpha", "temperature", "eps_"]), (), "float",
+                          default=self.ch.choice(["0.5", "2.0", "1.5"]), pyfloat=True)
+                if self.annotated and self.ch.chance(0.5):
+                    p.annotation = "float"
+                self.params.append(p)
+            return E("ref", attrs={"name": p.name}, shape=(), kind="float", positive=True, pyfloat=True,
+                     dparams=frozenset([p.name]))
         if text == "SCALE":
             self.constants["SCALE"] = 0.75
         value = 0.75 if text == "SCALE" else float(text)
@@ -343,7 +373,8 @@ class _Gen:
         if depth <= 0:
             return self.leaf()
         kinds = ["unary"] * 4 + ["binary"] * 6 + ["reduce"] * 3 + ["matmul"] * 2 + ["shape"] * 3 + \
-            ["index"] * 3 + ["where"] + ["join"] + ["maxmin"] * 2 + ["pow"] * 2 + ["pick"]
+            ["index"] * 3 + ["where"] + ["join"] + ["maxmin"] * 2 + ["pow"] * 2 + ["pick"] + \
+            ["composite"] * 2
         kind = self.ch.choice(kinds)
         out = getattr(self, f"_{kind}")(depth)
         if out is None or not self.ok_shape(out.shape):
@@ -352,6 +383,103 @@ class _Gen:
 
     def _pick(self, depth):
         return self.leaf()
+
+    # -- composites gradgen fuses (simplify.py), and common idioms -----------------------
+
+    def _red(self, a, fn, axis, keepdims, form=None):
+        rank = len(a.shape)
+        if axis is None:
+            norm = tuple(range(rank))
+        else:
+            norm = tuple(sorted(ax % rank for ax in (axis if isinstance(axis, tuple) else (axis,))))
+        shape = tuple(d for i, d in enumerate(a.shape) if i not in norm or keepdims)
+        shape = tuple(ONE if i in norm else d for i, d in enumerate(a.shape)) if keepdims else shape
+        form = form or ("method" if self.ch.chance(0.5) else "fn")
+        return E("red", [a], {"fn": fn, "axis": axis, "keepdims": keepdims, "form": form,
+                              "positional": False}, shape, dparams=a.dparams)
+
+    def _named(self, value):
+        """``value`` bound to a fresh name (a statement of its own) half the time."""
+        return self.bind(value, name=self.fresh_name(_LOCAL_NAMES)) if self.ch.chance(0.6) else value
+
+    def _composite(self, depth):
+        kind = self.ch.choice(["softmax", "softmax", "logsoftmax", "sigmoid", "sigmoid", "bce",
+                               "pick", "masksum", "xent"])
+        if kind == "masksum":
+            a = self.expr(depth - 1)
+            cond = E("cmp", [a], {"op": self.ch.choice([">", "<"]), "t": self.ch.choice(["0.0", "0.3"])},
+                     a.shape, kind="bool", pyfloat=a.pyfloat)
+            if a.pyfloat or not a.shape:
+                return None
+            part = E("index", [a, cond], {"text": "{1}"}, (self.anon_dim(2),), dparams=a.dparams)
+            return E("red", [part], {"fn": "sum", "axis": None, "keepdims": False,
+                                     "form": self.ch.choice(["fn", "method"]), "positional": False},
+                     (), dparams=a.dparams)
+        if kind in ("sigmoid", "bce"):
+            z = self.expr(depth - 1)
+            if self.ch.chance(0.5):
+                z = self._named(z)
+            one = E("const", attrs={"text": self.ch.choice(["1", "1.0"])}, shape=(), pyfloat=True)
+            neg = E("neg", [z], shape=z.shape, dparams=z.dparams, pyfloat=z.pyfloat)
+            den = self.bin_node("+", *((one, self.unary_node("exp", neg, form="np"))[::self.ch.choice([1, -1])]),
+                                form="op")
+            p = self.bin_node("/", one, den, form="op")
+            if kind == "sigmoid":
+                return p
+            p = self._named(p)
+            y = self.leaf(pred=lambda v: broadcast(v.shape, p.shape) is not None, shape=p.shape)
+            log_p = self.unary_node("log", p, form="np")
+            one_minus_p = self.bin_node("-", one, p, form="op")
+            one_minus_y = self.bin_node("-", one, y, form="op")
+            log_q = self.unary_node("log", one_minus_p, form="np")
+            left = self.bin_node("*", *((y, log_p)[::self.ch.choice([1, -1])]), form="op")
+            right = self.bin_node("*", *((one_minus_y, log_q)[::self.ch.choice([1, -1])]), form="op")
+            total = self.bin_node("+", *((left, right)[::self.ch.choice([1, -1])]), form="op")
+            if total.shape is None:
+                return None
+            return total if self.ch.chance(0.5) else E("neg", [self._red(total, "mean", None, False, "fn")],
+                                                        shape=(), dparams=total.dparams)
+        # softmax along an axis, with or without the max shifted out
+        theta = self.expr(depth - 1)
+        if theta.pyfloat or not theta.shape:
+            return None
+        theta = self._named(theta) if theta.op != "ref" else theta
+        rank = len(theta.shape)
+        axis = self.ch.int(-rank, rank - 1)
+        if kind in ("pick", "xent"):
+            axis = rank - 1 if rank == 1 or self.ch.chance(0.5) else self.ch.choice([rank - 1, -1])
+        shift_axis = axis if self.ch.chance(0.8) else (axis + rank if axis < 0 else axis - rank)
+        shifted = theta
+        if self.ch.chance(0.7):
+            shifted = self.bin_node("-", theta, self._red(theta, self.ch.choice(["max", "max", "amax"]),
+                                                          shift_axis, True), form="op")
+        e = self._named(self.unary_node("exp", shifted, form="np"))
+        p = self.bin_node("/", e, self._red(e, "sum", axis, True), form="op")
+        if kind == "softmax":
+            return p
+        p = self._named(p)
+        logp = self.unary_node("log", p, form="np")
+        if kind == "logsoftmax":
+            return logp
+        if kind == "xent":  # -sum(y * log(p)): the notes' cross-entropy over one-hot (or soft) labels
+            y = self.leaf(pred=lambda v: v.shape == p.shape, shape=p.shape) if self.ch.chance(0.5) else \
+                self.new_param(shape=p.shape, positive=True)
+            prod = self.bin_node("*", *((y, logp)[::self.ch.choice([1, -1])]), form="op")
+            return E("neg", [self._red(prod, self.ch.choice(["sum", "mean"]), None, False)], shape=(),
+                     dparams=prod.dparams)
+        # pick: logp[np.arange(n), labels] (rank 2, classes last)
+        if rank != 2 or axis % 2 != 1:
+            return logp
+        logp = self._named(logp)
+        n, c = (self.length(d) for d in theta.shape)
+        labels = np.array([self.ch.int(0, c - 1) for _ in range(n)], dtype=np.int64)
+        name = self.fresh_name(["labels", "targets", "y_idx"])
+        lab = Param(name, (theta.shape[0],), "int", fixed=labels)
+        self.params.append(lab)
+        rows = self.ch.choice(["{np}.arange({a}.shape[0])", "{np}.arange(len({a}))", "{np}.arange(" + str(n) + ")"])
+        picked = E("index", [logp, self._leaf(name, lab)], {"text": rows + ", {1}"}, (theta.shape[0],),
+                   dparams=logp.dparams)
+        return E("neg", [self._red(picked, "mean", None, False, "fn")], shape=(), dparams=picked.dparams)
 
     def positive(self, a):
         """``a`` made positive (for log, sqrt, division, fractional powers)."""
@@ -661,15 +789,23 @@ class _Gen:
             attrs = {"form": form}
             if form == "passive":
                 n = self.fresh_name(["n", "batch", "rows", "nb"])
-                self.stmts.append(("passive", n, f"{a.attrs['name']}.shape[0]"))
+                r = self.ch.int(0, 2 if rank >= 2 else 1)
+                if r == 0:
+                    self.stmts.append(("passive", n, f"{a.attrs['name']}.shape[0]"))
+                elif r == 1:
+                    self.stmts.append(("passive", n, f"len({a.attrs['name']})"))
+                else:  # n, *rest = ... is refused; unpack the whole shape
+                    rest = [self.fresh_name(["d", "m", "k_", "cols"]) for _ in range(rank - 1)]
+                    self.stmts.append(("passive", ", ".join([n] + rest), f"{a.attrs['name']}.shape"))
                 attrs["n"] = n
             return E("reshape", [a], attrs, shape, dparams=a.dparams)
         if form == "addone":
             return E("reshape", [a], {"form": form}, a.shape + (ONE,), dparams=a.dparams)
         # literal numbers
         factors = _factorize(total, self.ch)
-        shape = tuple(self.anon_dim(f) for f in factors)
         minus = self.ch.int(-1, len(factors) - 1) if factors else -1
+        # gradgen reads a literal 1 as 1, but the -1 entry as the product of the input's dims
+        shape = tuple(self.anon_dim(f, one=i != minus or not self.annotated) for i, f in enumerate(factors))
         return E("reshape", [a], {"form": "literal", "dims": factors, "minus": minus}, shape,
                  dparams=a.dparams)
 
@@ -865,7 +1001,7 @@ class _Gen:
             else:
                 self.output = self.bind(out, name=self.fresh_name(["J", "loss", "L", "cost"]))
         if not self.output.dparams:  # make the result depend on a parameter
-            p = self.leaf()
+            p = self.leaf(pred=lambda v: bool(v.dparams))
             total = E("red", [p], {"fn": "sum", "axis": None, "keepdims": False, "form": "fn",
                                    "positional": False}, (), dparams=p.dparams)
             self.output = self.bind(self.bin_node("+", self.output, total, form="op"))
@@ -936,7 +1072,8 @@ class _Render:
         return e.attrs["name"]
 
     def r_const(self, e):
-        return e.attrs["text"]
+        text = e.attrs["text"]
+        return f"({text})" if text.startswith("-") else text
 
     def r_neg(self, e, a):
         return f"(-{a})"
@@ -1065,28 +1202,42 @@ class _Render:
         return f"{a}.reshape({', '.join(map(str, dims))})"
 
     def r_index(self, e, a, *rest):
-        return f"{a}[{e.attrs['text'].format(None, *rest)}]"
+        text = e.attrs["text"].replace("{np}", self.np).replace("{a}", a)
+        return f"{a}[{text.format(None, *rest)}]"
 
     def r_join(self, e, *parts):
         axis = f", axis={e.attrs['axis']}" if e.attrs["explicit"] else ""
         return f"{self.np}.{e.attrs['fn']}([{', '.join(parts)}]{axis})"
 
 
-def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed) -> Program:
-    params = []
+def _annotate_params(gen: _Gen):
     for p in gen.params:
-        text = p.name
         if gen.annotated and gen.ch.chance(0.9):
             kind = {"float": "f", "int": "i", "bool": "b"}[p.kind]
             if p.shape == () and p.kind == "float" and gen.ch.chance(0.5):
                 p.annotation = "float"
             else:
                 p.annotation = _annotation_text(p.shape, kind)
-            text += f": {p.annotation}"
-        params.append(text)
+
+
+def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed, keep=None) -> Program:
+    """The program's text; ``keep`` (statement indices) leaves the others out, and with them
+    the parameters nothing reads any more (used to minimize a failing program)."""
+    import re
+
     user, check = _Render(gen.np, False), _Render(gen.np, True)
+    stmts = [s for i, s in enumerate(gen.stmts) if keep is None or i in keep]
+    rendered = [user(s[2]) if s[0] == "assign" else s[2] for s in stmts] + [user(gen.output)]
+    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", "\n".join(rendered)))
+    kept_params = [p for p in gen.params if (keep is None or p.name in words) and p.default is None] + \
+        [p for p in gen.params if (keep is None or p.name in words) and p.default is not None]
+    params = [p.name + (f": {p.annotation}" if p.annotation else "") +
+              ("" if p.default is None else (" = " if p.annotation else "=") + p.default)
+              for p in kept_params]
+    if wrt is not None:
+        wrt = tuple(n for n in wrt if any(p.name == n for p in kept_params)) or None
     body, cbody = [], []
-    for stmt in gen.stmts:
+    for stmt in stmts:
         if stmt[0] == "passive":
             body.append(f"{stmt[1]} = {stmt[2]}")
             cbody.append(f"{stmt[1]} = {stmt[2]}")
@@ -1109,18 +1260,20 @@ def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed) -> Pro
         header.append(f"{name} = {value!r}")
     source = "\n".join(header) + "\n\n\n" + f"def f({', '.join(params)}):\n" + \
         "\n".join("    " + line for line in body) + "\n"
-    check_source = f"def f({', '.join(p.name for p in gen.params)}):\n" + \
+    check_source = f"def f({', '.join(p.name + ('' if p.default is None else '=' + p.default) for p in kept_params)}):\n" + \
         "\n".join("    " + line for line in cbody) + "\n"
-    return Program(source=source, check_source=check_source, params=gen.params, sizes=dict(gen.sizes),
+    return Program(source=source, check_source=check_source, params=kept_params, sizes=dict(gen.sizes),
                    constants=dict(gen.constants), from_imports=sorted(gen.from_imports),
                    numpy_alias=gen.np, wrt=wrt, check_shapes=check_shapes, input_seed=input_seed,
-                   scalar_seed=scalar_seed, annotated=gen.annotated)
+                   scalar_seed=scalar_seed, annotated=gen.annotated, gen=gen,
+                   keep=frozenset(range(len(gen.stmts))) if keep is None else frozenset(keep))
 
 
 def make_program(ch, annotated=False) -> Program:
     """One random program from a chooser (RandomChooser or HypothesisChooser)."""
     gen = _Gen(ch, annotated)
     gen.run()
+    _annotate_params(gen)
     wrt = None
     if ch.chance(0.25):
         names = [p.name for p in gen.params if p.name in gen.output.dparams]
@@ -1135,9 +1288,19 @@ def make_program(ch, annotated=False) -> Program:
     return render_program(gen, wrt, check_shapes, input_seed, scalar_seed)
 
 
-def programs(annotated=False):
-    """A Hypothesis strategy of Programs."""
+def programs(annotated=False, shrinkable=False):
+    """A Hypothesis strategy of Programs.
+
+    By default each program is built from one drawn seed with ``random.Random``: Hypothesis's
+    own integer draws favour small values, which would skew the grammar's proportions (and
+    repeat programs). ``shrinkable=True`` draws every choice from Hypothesis instead, so a
+    failing program shrinks to a small one (at the price of that skew).
+    """
     from hypothesis import strategies as st
+
+    if not shrinkable:
+        return st.integers(0, 2**63 - 1).map(
+            lambda seed: make_program(RandomChooser(seed), annotated=annotated))
 
     @st.composite
     def strategy(draw):
@@ -1160,6 +1323,9 @@ class _Margins:
     EDGE = 2e-2
     BIG = 1e4
 
+    def __init__(self, strict=False):
+        self.strict = strict  # integer inputs: an exact tie is a coincidence, not a structure
+
     def v(self, x):
         arr = np.asarray(x)
         if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > self.BIG)):
@@ -1168,7 +1334,7 @@ class _Margins:
 
     def _kink(self, gap, what):
         gap = np.abs(np.asarray(gap, dtype=np.float64))
-        if np.any((gap < self.KINK) & (gap != 0)):
+        if np.any((gap < self.KINK) & ((gap != 0) | self.strict)):
             raise _Reject(f"{what} too close to its kink")
 
     def log(self, x):
@@ -1277,7 +1443,7 @@ def _numeric(fn, args, i, seed, scalar_seed, eps, dtype):
     """Central differences of the objective along every entry of args[i]."""
     def conv(a):
         if isinstance(a, float):
-            return dtype(a)
+            return a if dtype is np.float64 else dtype(a)  # Python floats stay Python floats
         if isinstance(a, np.ndarray) and a.dtype.kind == "f":
             return a.astype(dtype)
         return a
@@ -1314,8 +1480,10 @@ class _Failure(Exception):
         self.message = message
 
 
-def run_program(prog: Program, directory: str, attempts: int = 12) -> Outcome:
-    """Derive one program and check it; see the module docstring for what is checked."""
+def run_program(prog: Program, directory: str, attempts: int = 12, args=None) -> Outcome:
+    """Derive one program and check it; see the module docstring for what is checked.
+
+    ``args`` fixes the inputs (they must pass the margin checks, else "skipped")."""
     import gradgen
     from gradgen.errors import GradgenError
     from gradgen.pipeline import generate
@@ -1329,11 +1497,12 @@ def run_program(prog: Program, directory: str, attempts: int = 12) -> Outcome:
     try:
         fn = module.f
         # 1. find inputs away from kinks, with the instrumented forward
-        namespace = {_CHECK_NP: np, _CHECK_K: _Margins(), **prog.constants}
+        strict = any(p.intvalued for p in prog.params)
+        namespace = {_CHECK_NP: np, _CHECK_K: _Margins(strict), **prog.constants}
         exec(compile(prog.check_source, "<fuzz check>", "exec"), namespace)
-        args = None
-        for attempt in range(attempts):
-            trial = prog.draw_inputs(attempt)
+        fixed, args = args, None
+        for attempt in range(1 if fixed is not None else attempts):
+            trial = _copy_args(fixed) if fixed is not None else prog.draw_inputs(attempt)
             try:
                 with np.errstate(all="ignore"):
                     namespace["f"](*_copy_args(trial))
@@ -1349,8 +1518,12 @@ def run_program(prog: Program, directory: str, attempts: int = 12) -> Outcome:
         try:
             with np.errstate(all="ignore"):
                 out = fn(*_copy_args(args))
+                checked = namespace["f"](*_copy_args(args))
         except Exception as err:
             return Outcome("invalid", "forward", f"{type(err).__name__}: {err}", prog, args)
+        if not np.all(np.isfinite(out)) or not np.allclose(out, checked, rtol=1e-12, atol=0):
+            return Outcome("invalid", "forward", f"the instrumented forward gives {checked!r}, "
+                           f"the forward {out!r}", prog, args)
         # 2. derive, as the decorator does and as the CLI does
         try:
             derived = gradgen.derive(fn, wrt=prog.wrt, check_shapes=prog.check_shapes)
@@ -1431,14 +1604,21 @@ def _check_program(prog, fn, derived, cli_ns, args, out):
             raise _Failure("seed handling", traceback.format_exc(limit=4))
         else:
             raise _Failure("seed handling", "an array result without a seed did not raise ValueError")
-    names = [p.name for p in prog.params]
+    # parameters with a default are passed explicitly for the central differences
+    full = list(args) + [float(p.default) for p in prog.params if p.default is not None]
+    names = [p.name for p in prog.positional] + [p.name for p in prog.params if p.default is not None]
     arrays = [(f"input {n}", a) for n, a in zip(names, live) if isinstance(a, np.ndarray)]
     if seed is not None:
         arrays.append(("the seed", seed))
     for name, grad in zip(derived.wrt, grads):
+        if name not in names:
+            raise _Failure("wrong gradients", f"wrt names {name!r}, which is not a parameter")
         i = names.index(name)
-        if np.shape(grad) != np.shape(args[i]):
-            raise _Failure("gradient shape", f"d{name} has shape {np.shape(grad)}, {name} has {np.shape(args[i])}")
+        if np.shape(grad) != np.shape(full[i]):
+            raise _Failure("gradient shape", f"d{name} has shape {np.shape(grad)}, {name} has {np.shape(full[i])}")
+        if np.asarray(grad).dtype.kind != "f":
+            raise _Failure("integer gradient", f"d{name} has dtype {np.asarray(grad).dtype} "
+                           f"({name} is {np.asarray(full[i]).dtype}): {grad!r}")
         if not np.all(np.isfinite(np.asarray(grad, dtype=np.float64))):
             raise _Failure("non-finite gradient", f"d{name} = {grad!r}")
         if isinstance(grad, np.ndarray) and grad.ndim:
@@ -1453,11 +1633,13 @@ def _check_program(prog, fn, derived, cli_ns, args, out):
     # central differences, for every float parameter (those outside wrt must have none)
     grads_by_name = dict(zip(derived.wrt, grads))
     problems = []
-    for i, p in enumerate(prog.params):
-        if p.kind != "float":
+    by_name = {p.name: p for p in prog.params}
+    for i, name in enumerate(names):
+        if by_name[name].kind != "float":
             continue
+        p = by_name[name]
         with np.errstate(all="ignore"):
-            num = _numeric(fn, args, i, seed, prog.scalar_seed if scalar else None, 1e-6, np.float64)
+            num = _numeric(fn, full, i, seed, prog.scalar_seed if scalar else None, 1e-6, np.float64)
         analytic = grads_by_name.get(p.name)
         if analytic is None:
             if prog.wrt is not None:
@@ -1467,7 +1649,7 @@ def _check_program(prog, fn, derived, cli_ns, args, out):
         if err <= 1e-5:
             continue
         with np.errstate(all="ignore"):  # confirm in extended precision before calling it a bug
-            ref = _numeric(fn, args, i, seed, prog.scalar_seed if scalar else None, 1e-8, np.longdouble)
+            ref = _numeric(fn, full, i, seed, prog.scalar_seed if scalar else None, 1e-8, np.longdouble)
         err = _grad_error(analytic, ref)
         if err <= 1e-6:
             continue
@@ -1556,6 +1738,36 @@ def run_campaign(count, seed=0, annotated=False, engine="hypothesis", on_outcome
     return summary
 
 
+def minimize(outcome: Outcome, directory: str | None = None) -> Outcome:
+    """Drop statements (and the parameters nobody reads then) from a failing program while it
+    still fails the same way, with the same input values."""
+    prog = outcome.program
+    if prog is None or prog.gen is None or outcome.args is None:
+        return outcome
+    own = directory is None
+    directory = directory or tempfile.mkdtemp(prefix="gradgen-fuzz-")
+    values = {p.name: a for p, a in zip(prog.positional, outcome.args)}
+    best, keep = outcome, set(prog.keep)
+    try:
+        changed = True
+        while changed:
+            changed = False
+            for i in sorted(keep, reverse=True):
+                trial_keep = keep - {i}
+                trial = render_program(prog.gen, prog.wrt, prog.check_shapes, prog.input_seed,
+                                       prog.scalar_seed, keep=trial_keep)
+                if any(p.name not in values for p in trial.params if p.default is None):
+                    continue
+                result = run_program(trial, directory,
+                                     args=[values[p.name] for p in trial.params if p.default is None])
+                if result.status == "failure" and result.category == outcome.category:
+                    best, keep, changed = result, trial_keep, True
+    finally:
+        if own:
+            shutil.rmtree(directory, ignore_errors=True)
+    return best
+
+
 def shrink_failure(seed=0, annotated=False, count=500):
     """Let Hypothesis find a failing program and shrink it; returns (Program, Outcome) or None."""
     from hypothesis import HealthCheck, given, settings
@@ -1566,7 +1778,7 @@ def shrink_failure(seed=0, annotated=False, count=500):
 
     @settings(max_examples=count, database=None, deadline=None,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
-    @given(programs(annotated=annotated))
+    @given(programs(annotated=annotated, shrinkable=True))
     def body(prog):
         outcome = run_program(prog, directory)
         if outcome.status == "failure":
@@ -1592,7 +1804,7 @@ def describe(outcome: Outcome, generated=True) -> str:
     lines.extend("    | " + line for line in prog.source.splitlines())
     if outcome.args is not None:
         lines.append("  inputs:")
-        for p, a in zip(prog.params, outcome.args):
+        for p, a in zip(prog.positional, outcome.args):
             shown = repr(a) if isinstance(a, float) else \
                 np.array2string(np.asarray(a), precision=17, separator=", ", threshold=100,
                                 max_line_width=120).replace("\n", "\n        ")
@@ -1616,7 +1828,11 @@ def main(argv=None) -> int:
                         help="stop at the first failure and print it shrunk by Hypothesis")
     parser.add_argument("--max-report", type=int, default=25, help="failures printed in full")
     parser.add_argument("--no-generated", action="store_true", help="leave f.source out of reports")
-    parser.add_argument("-v", "--verbose", action="store_true", help="also print invalid programs")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print one program per refusal message, and invalid programs")
+    parser.add_argument("--no-minimize", action="store_true",
+                        help="print failing programs as drawn (default: statements that do not "
+                             "matter to the failure are dropped first)")
     args = parser.parse_args(argv)
     if args.shrink:
         found = shrink_failure(args.seed, args.annotated, args.count)
@@ -1643,6 +1859,8 @@ def main(argv=None) -> int:
             print(f"... and {len(summary.failures) - i} more failures")
             break
         print()
+        if not args.no_minimize:
+            outcome = minimize(outcome)
         print(describe(outcome, generated=not args.no_generated))
     if args.verbose:
         for outcome in summary.refused_examples.values():

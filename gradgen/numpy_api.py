@@ -23,7 +23,7 @@ BINARY = {
     "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div",
     "true_divide": "div", "power": "pow", "maximum": "maximum", "minimum": "minimum",
     "fmax": "maximum", "fmin": "minimum", "matmul": "matmul", "dot": "dot", "outer": "outer",
-    "arctan2": "arctan2", "hypot": "hypot", "logaddexp": "logaddexp", "inner": "dot",
+    "arctan2": "arctan2", "hypot": "hypot", "logaddexp": "logaddexp",
 }
 
 # np.<name>(a, axis=None, keepdims=False) -> reduction primitive
