@@ -958,11 +958,6 @@ def _einsum_parts(spec: str, count: int):
     letters = "".join(ins)
     if not arrow:
         out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    for i, s in enumerate(ins):
-        others = out + "".join(ins[:i] + ins[i + 1:])
-        lonely = [c for c in s if c not in others]
-        if lonely:
-            raise ValueError(f"'{lonely[0]}' is summed within one operand only")
     return ins, out
 
 

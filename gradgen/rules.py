@@ -255,9 +255,14 @@ def _array(node, position, x):
 def _einsum(node, position, x):
     ins, out = node.attrs["inputs"], node.attrs["output"]
     others = [v for i, v in enumerate(node.inputs) if i != position]
-    spec = ",".join([out] + [s for i, s in enumerate(ins) if i != position]) + "->" + ins[position]
-    return RuleCall("arrays", "einsum", "dx", literals={"spec": repr(spec),
-                                                        "others": [v.placeholder for v in others]})
+    mine = ins[position]
+    seen = out + "".join(s for i, s in enumerate(ins) if i != position)
+    kept = "".join(c for c in mine if c in seen)  # letters summed in this operand alone come back
+    spec = ",".join([out] + [s for i, s in enumerate(ins) if i != position]) + "->" + kept
+    lonely = tuple(i for i, c in enumerate(mine) if c not in seen)
+    return RuleCall("arrays", "einsum", "dx", values={"x": x},
+                    literals={"spec": repr(spec), "others": [v.placeholder for v in others],
+                              "lonely": repr(lonely) if lonely else None}, fresh=not lonely)
 
 
 def _stacked(node, position, x):

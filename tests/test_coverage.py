@@ -163,3 +163,12 @@ def test_scipy_special_functions(tmp_path):
     module = load_source(SPECIAL_FORWARD, tmp_path)
     assert "from scipy.special import digamma" in module.f.source
     assert_grad_ok(module.f, normal(3, 4), inside(0.2, 0.8, 3, 4), normal(3, 4))
+
+
+@pytest.mark.parametrize("spec, shapes", [("ij->i", [(3, 4)]), ("ij->", [(3, 4)]), ("ij,k->ik", [(3, 4), (5,)]),
+                                          ("ijk,j->k", [(2, 3, 4), (3,)])])
+def test_einsum_summing_within_one_operand(spec, shapes, tmp_path):
+    names = "abc"[:len(shapes)]
+    f = derive_source(f"def f({', '.join(names)}):\n    return np.sum(np.einsum('{spec}', {', '.join(names)}) ** 2)\n",
+                      tmp_path)
+    assert_grad_ok(f, *[normal(*s) for s in shapes])
