@@ -7,6 +7,17 @@ Regenerate it from the project root with: python -m gradgen examples/cs224n_netw
 import numpy as np
 
 
+def _scatter_rows(grad, index, like):
+    """Zeros shaped like ``like`` with grad added at rows ``index`` (repeats add up): exactly
+    np.add.at(out, index, grad), done with np.bincount, which is several times faster."""
+    shape = np.shape(like)
+    rows = np.ravel(index) % shape[0]
+    width = int(np.prod(shape[1:], dtype=np.int64))
+    cells = (rows[:, np.newaxis] * width + np.arange(width)).ravel()
+    out = np.bincount(cells, weights=np.ravel(grad), minlength=shape[0] * width)
+    return out.reshape(shape).astype(np.result_type(grad), copy=False)
+
+
 def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     """Value of loss and its gradients w.r.t. (L, W, b1, U, b2).
 
@@ -37,10 +48,9 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     db1 = dz.sum(axis=0)                    # (Dh,)
     dx = dz @ W.T                           # (B, m*d) = (B, Dh) @ (Dh, m*d)
     dW = x.T @ dz                           # (m*d, Dh) = (m*d, B) @ (B, Dh)
-    # x = L[words].reshape(n, -1)   (line 25): gather, scattered back with np.add.at
+    # x = L[words].reshape(n, -1)   (line 25): gather, scattered back (repeated indices add up)
     dL_words = np.reshape(dx, np.shape(L_words))  # (B, m, d)
-    dL = np.zeros_like(L)
-    np.add.at(dL, words, dL_words)
+    dL = _scatter_rows(dL_words, words, L)  # (V, d)
     return J, (dL, dW, db1, dU, db2)
 
 

@@ -374,7 +374,7 @@ class _Gen:
             return self.leaf()
         kinds = ["unary"] * 4 + ["binary"] * 6 + ["reduce"] * 3 + ["matmul"] * 2 + ["shape"] * 3 + \
             ["index"] * 3 + ["where"] + ["join"] + ["maxmin"] * 2 + ["pow"] * 2 + ["pick"] + \
-            ["composite"] * 2
+            ["composite"] * 3
         kind = self.ch.choice(kinds)
         out = getattr(self, f"_{kind}")(depth)
         if out is None or not self.ok_shape(out.shape):
@@ -403,8 +403,8 @@ class _Gen:
         return self.bind(value, name=self.fresh_name(_LOCAL_NAMES)) if self.ch.chance(0.6) else value
 
     def _composite(self, depth):
-        kind = self.ch.choice(["softmax", "softmax", "logsoftmax", "sigmoid", "sigmoid", "bce",
-                               "pick", "masksum", "xent"])
+        kind = self.ch.choice(["softmax", "softmax", "logsoftmax", "sigmoid", "sigmoid", "bce", "bce",
+                               "pick", "masksum", "xent", "xent"])
         if kind == "masksum":
             a = self.expr(depth - 1)
             cond = E("cmp", [a], {"op": self.ch.choice([">", "<"]), "t": self.ch.choice(["0.0", "0.3"])},
@@ -477,6 +477,8 @@ class _Gen:
         lab = Param(name, (theta.shape[0],), "int", fixed=labels)
         self.params.append(lab)
         rows = self.ch.choice(["{np}.arange({a}.shape[0])", "{np}.arange(len({a}))", "{np}.arange(" + str(n) + ")"])
+        if "len" in self.taken:  # a parameter called len shadows the builtin
+            rows = "{np}.arange({a}.shape[0])"
         picked = E("index", [logp, self._leaf(name, lab)], {"text": rows + ", {1}"}, (theta.shape[0],),
                    dparams=logp.dparams)
         return E("neg", [self._red(picked, "mean", None, False, "fn")], shape=(), dparams=picked.dparams)
@@ -790,6 +792,8 @@ class _Gen:
             if form == "passive":
                 n = self.fresh_name(["n", "batch", "rows", "nb"])
                 r = self.ch.int(0, 2 if rank >= 2 else 1)
+                if r == 1 and "len" in self.taken:
+                    r = 0
                 if r == 0:
                     self.stmts.append(("passive", n, f"{a.attrs['name']}.shape[0]"))
                 elif r == 1:
@@ -1212,7 +1216,7 @@ class _Render:
 
 def _annotate_params(gen: _Gen):
     for p in gen.params:
-        if gen.annotated and gen.ch.chance(0.9):
+        if gen.annotated and gen.ch.chance(0.9) and not p.intvalued:  # "f[...]" promises floats
             kind = {"float": "f", "int": "i", "bool": "b"}[p.kind]
             if p.shape == () and p.kind == "float" and gen.ch.chance(0.5):
                 p.annotation = "float"
@@ -1817,6 +1821,10 @@ def describe(outcome: Outcome, generated=True) -> str:
     return "\n".join(lines)
 
 
+_SEVERITY = {"gradient mismatch": 0, "missing gradient (not in wrt)": 0, "value mismatch": 0,
+             "integer gradient": 0}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gradgen.fuzz", description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=200, help="number of programs")
@@ -1827,6 +1835,7 @@ def main(argv=None) -> int:
     parser.add_argument("--shrink", action="store_true",
                         help="stop at the first failure and print it shrunk by Hypothesis")
     parser.add_argument("--max-report", type=int, default=25, help="failures printed in full")
+    parser.add_argument("--per-category", type=int, default=3, help="failures printed per category")
     parser.add_argument("--no-generated", action="store_true", help="leave f.source out of reports")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also print one program per refusal message, and invalid programs")
@@ -1854,14 +1863,21 @@ def main(argv=None) -> int:
         print("failures by category:")
         for category, n in by_category.most_common():
             print(f"  {n:5d}  {category}")
-    for i, outcome in enumerate(summary.failures):
-        if i >= args.max_report:
-            print(f"... and {len(summary.failures) - i} more failures")
-            break
+    # wrong gradients first; at most --per-category programs of each kind, smallest first
+    order = sorted(summary.failures, key=lambda o: (_SEVERITY.get(o.category, 1), o.category,
+                                                   len(o.program.source)))
+    shown, printed = collections.Counter(), 0
+    for outcome in order:
+        if shown[outcome.category] >= args.per_category or printed >= args.max_report:
+            continue
+        shown[outcome.category] += 1
+        printed += 1
         print()
         if not args.no_minimize:
             outcome = minimize(outcome)
         print(describe(outcome, generated=not args.no_generated))
+    if printed < len(order):
+        print(f"\n({len(order) - printed} more failures not printed: raise --per-category or --max-report)")
     if args.verbose:
         for outcome in summary.refused_examples.values():
             print()

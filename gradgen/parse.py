@@ -663,6 +663,8 @@ class _Parser:
             name = self.scope.special_names[path[0]]
         elif len(path) == 2 and path[0] in self.scope.special_aliases:
             name = path[1]
+        elif len(path) == 3 and path[:2] == ["scipy", "special"] and self.scope.kind("scipy") == "import":
+            name = path[2]  # import scipy.special; scipy.special.expit(x)
         else:
             return None
         if name not in api.SPECIAL:

@@ -34,7 +34,7 @@ class Block:
 
 _IDENTITY_NAMES = {"softmax": "softmax", "log_softmax": "log-softmax", "sigmoid": "sigmoid",
                    "sigmoid_bce": "sigmoid + binary cross-entropy",
-                   "getitem_scatter": "gather, scattered back with np.add.at"}
+                   "getitem_scatter": "gather, scattered back (repeated indices add up)"}
 
 
 @dataclass

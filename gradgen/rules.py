@@ -187,12 +187,21 @@ def _getitem(node, position, x):
         return RuleCall("shape", "getitem_basic", "dx", values={"x": x},
                         literals={"index": text, "floating": x.dtype == "float"})
     parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    rows = _int_array(index, node) and x.rank != 0  # L[words]: whole rows by an integer array
     if any(isinstance(p, ast.Slice) for p in parts):  # np.add.at takes slices as np.s_[...]
         text = "np.s_" + ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=index, ctx=ast.Load()))[1:]
     else:
         text = ast.unparse(index)
     return RuleCall("shape", "getitem_scatter", "dx", values={"x": x},
-                    literals={"index": text, "floating": x.dtype == "float"})
+                    literals={"index": text, "floating": x.dtype == "float", "rows": rows})
+
+
+def _int_array(index: ast.expr, node) -> bool:
+    """Whether the index is one value known to be an integer array (e.g. words: "i[B, m]")."""
+    if not isinstance(index, ast.Name):
+        return False
+    value = next((v for v in node.inputs if v.placeholder == index.id), None)
+    return value is not None and value.dtype == "int"
 
 
 def _join(node, position, x):

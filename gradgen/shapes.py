@@ -67,6 +67,14 @@ ONE = Dim()
 _TOKEN = re.compile(r"^(?:\d+|[A-Za-z_]\w*)(?:\*(?:\d+|[A-Za-z_]\w*))*$")
 
 
+def _clash(a: Dim | None, b: Dim | None) -> bool:
+    """Two dimensions that certainly differ: two different numbers, or two different names.
+    A name and a number may be equal (D may be 4), so they do not clash."""
+    if a is None or b is None or a == b:
+        return False
+    return bool(a.factors) == bool(b.factors)
+
+
 def dim(token: str) -> Dim | None:
     """'B' -> B, '4' -> 4, 'm*d' -> m*d, '_' -> unknown."""
     token = token.strip()
@@ -140,11 +148,11 @@ def broadcast(*shapes):
     for i in range(rank):
         dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
         known = [d for d in dims if d is not None and not d.is_one]
-        if any(d != known[0] for d in known):
+        if any(_clash(d, known[0]) for d in known):
             raise ShapeMismatch(f"dimensions {' and '.join(str(d) for d in dict.fromkeys(known))} "
                                 "do not broadcast")
-        if known:
-            out.append(known[0])
+        if known:  # a named dimension says more than a number that may equal it
+            out.append(next((d for d in known if d.factors), known[0]))
         elif any(d is None for d in dims):
             out.append(None)
         else:
@@ -160,7 +168,7 @@ def matmul(a, b):
     a2 = ((ONE,) + a) if len(a) == 1 else a
     b2 = (b + (ONE,)) if len(b) == 1 else b
     k1, k2 = a2[-1], b2[-2]
-    if k1 is not None and k2 is not None and k1 != k2:
+    if _clash(k1, k2):
         raise ShapeMismatch(f"inner dimensions {k1} and {k2} of the matrix product differ")
     batch = broadcast(a2[:-2], b2[:-2])
     out = batch + (a2[-2], b2[-1])
@@ -275,7 +283,7 @@ def broadcast_same(shapes):
     out = []
     for dims in zip(*shapes):
         known = [d for d in dims if d is not None]
-        if any(d != known[0] for d in known):
+        if any(_clash(d, known[0]) for d in known):
             raise ShapeMismatch(f"dimensions {' and '.join(str(d) for d in dict.fromkeys(known))} differ")
         out.append(known[0] if known else None)
     return tuple(out)

@@ -172,3 +172,22 @@ def test_einsum_summing_within_one_operand(spec, shapes, tmp_path):
     f = derive_source(f"def f({', '.join(names)}):\n    return np.sum(np.einsum('{spec}', {', '.join(names)}) ** 2)\n",
                       tmp_path)
     assert_grad_ok(f, *[normal(*s) for s in shapes])
+
+
+@pytest.mark.parametrize("L_shape, words", [((6, 3), [[0, 2, 2], [5, -1, 0]]), ((6,), [1, 1, -2]),
+                                            ((5, 2, 3), [4, 0, 4, 4])])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_embedding_rows_scatter_exactly(L_shape, words, dtype, tmp_path):
+    """L[words] with words annotated as integers uses np.bincount; repeats and negative rows add up."""
+    f = derive_source('''
+        def f(L, words: "i[...]", w):
+            return np.sum(L[words] * w)
+    ''', tmp_path)
+    assert "_scatter_rows(" in f.source
+    words = np.array(words)
+    L = normal(*L_shape).astype(dtype)
+    w = normal(*(words.shape + L_shape[1:])).astype(dtype)
+    dL = f.backward(L, words, w)[0]
+    expected = np.zeros(L_shape)
+    np.add.at(expected, words, w)
+    assert dL.dtype == dtype and np.allclose(dL, expected, rtol=1e-6)

@@ -1,0 +1,250 @@
+"""The differential fuzzer (gradgen/fuzz.py) in CI, and the bugs it found as regression tests.
+
+- ``test_fuzz_campaign``: a bounded, seeded run (a few hundred random programs, unannotated
+  and annotated) must have zero failures: no wrong gradient, no crash other than GradgenError.
+- ``test_oracle_*``: the fuzzer's own oracle catches a planted wrong gradient and refuses
+  inputs sitting on a kink, so a green campaign means something.
+- ``test_regression_*``: each failure the fuzzer found, minimized by hand to a forward and
+  inputs. They fail until gradgen is fixed; they are deliberately not xfail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("hypothesis")
+
+import gradgen  # noqa: E402
+from gradgen import fuzz  # noqa: E402
+from support import derive_source  # noqa: E402
+
+# -- the campaign ---------------------------------------------------------------------------
+
+CAMPAIGN = [  # (annotated, seed, programs): about 15 s each on one core
+    (False, 20240, 250),
+    (True, 20241, 250),
+]
+
+
+@pytest.mark.parametrize("annotated, seed, count", CAMPAIGN, ids=["unannotated", "annotated"])
+def test_fuzz_campaign(annotated, seed, count):
+    summary = fuzz.run_campaign(count, seed=seed, annotated=annotated)
+    assert summary.programs == count
+    assert summary.invalid == 0, "the fuzzer wrote programs that do not run:\n\n" + \
+        "\n\n".join(fuzz.describe(o, generated=False) for o in summary.invalids[:3])
+    # most programs must get through, or the campaign tests little
+    assert summary.ok >= 0.8 * count, summary.counts() + f"\nrefusals: {summary.refusals.most_common(5)}"
+    if summary.failures:
+        shown = [fuzz.describe(fuzz.minimize(o)) for o in summary.failures[:3]]
+        pytest.fail(f"{summary.counts()}\n\n" + "\n\n".join(shown), pytrace=False)
+
+
+def test_campaign_is_reproducible():
+    one = [o.program.source for o in _outcomes(12, seed=7)]
+    two = [o.program.source for o in _outcomes(12, seed=7)]
+    assert one == two
+    assert len(set(one)) == len(one)  # and the programs differ from each other
+
+
+def _outcomes(count, seed, annotated=False):
+    seen = []
+    fuzz.run_campaign(count, seed=seed, annotated=annotated, on_outcome=seen.append)
+    return seen
+
+
+def test_programs_strategy_draws_valid_programs():
+    from hypothesis import HealthCheck, given, settings
+
+    seen = []
+
+    @settings(max_examples=15, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(fuzz.programs(annotated=True, shrinkable=True))
+    def check(prog):
+        compile(prog.source, "<fuzz>", "exec")
+        compile(prog.check_source, "<fuzz check>", "exec")
+        seen.append(prog)
+
+    check()
+    assert seen
+
+
+# -- the oracle catches what it should ------------------------------------------------------
+
+
+def test_oracle_catches_a_wrong_gradient(monkeypatch):
+    """A backward off by 1% is reported as a gradient mismatch."""
+    real = gradgen.derive
+
+    def off_by_one_percent(fn, **kwargs):
+        derived = real(fn, **kwargs)
+        backward, value_and_grad = derived.backward, derived.value_and_grad
+        derived.backward = lambda *a, **k: tuple(g * 1.01 for g in backward(*a, **k))
+
+        def vg(*a, **k):
+            value, grads = value_and_grad(*a, **k)
+            return value, tuple(g * 1.01 for g in grads)
+        derived.value_and_grad = vg
+        return derived
+
+    monkeypatch.setattr(gradgen, "derive", off_by_one_percent)
+    summary = fuzz.run_campaign(6, seed=3, engine="random")
+    assert summary.failures, summary.counts()
+    # the CLI module (not patched) now disagrees with backward, or central differences disagree
+    assert {o.category for o in summary.failures} <= {
+        "backward differs from value_and_grad", "CLI module backward differs from value_and_grad",
+        "gradient mismatch"}
+
+
+def test_oracle_rejects_inputs_on_a_kink():
+    margins = fuzz._Margins()
+    with pytest.raises(fuzz._Reject):
+        margins.abs(np.array([1.0, 1e-5]))
+    with pytest.raises(fuzz._Reject):
+        margins.red(np.array([[1.0, 1.0 + 1e-6], [0.0, 2.0]]), "max", 1, False)
+    with pytest.raises(fuzz._Reject):
+        margins.log(np.array([1e-3]))
+    # a structural tie (broadcast copies of one entry) is smooth and is kept
+    x = np.broadcast_to(np.array([[1.0], [2.0]]), (2, 3))
+    assert np.array_equal(margins.red(x, "max", 1, False), [1.0, 2.0])
+    assert np.array_equal(margins.mm(np.maximum, x, x), x)
+
+
+def test_minimize_keeps_the_failure(monkeypatch):
+    """minimize() drops statements that do not matter and keeps the failure's category."""
+    real = gradgen.derive
+
+    def zero_grads(fn, **kwargs):
+        derived = real(fn, **kwargs)
+        derived.backward = lambda *a, **k: tuple(np.zeros(np.shape(g)) for g in real(fn, **kwargs).backward(*a, **k))
+        return derived
+
+    monkeypatch.setattr(gradgen, "derive", zero_grads)
+    summary = fuzz.run_campaign(4, seed=11, engine="random")
+    assert summary.failures
+    first = summary.failures[0]
+    small = fuzz.minimize(first)
+    assert small.category == first.category
+    assert len(small.program.source) <= len(first.program.source)
+
+
+# -- regressions: each failure the fuzzer found, minimized ----------------------------------
+
+
+def _fd(fn, args, i, seed=None, eps=1e-6):
+    """Central differences of sum(seed * fn(args)) along args[i] (in float64)."""
+    args = [np.array(a, dtype=np.float64) if k == i else a for k, a in enumerate(args)]
+    x = args[i]
+    grad = np.zeros(x.shape)
+    for k in np.ndindex(x.shape):
+        vals = []
+        for sign in (1, -1):
+            xp = x.copy()
+            xp[k] += sign * eps
+            trial = list(args)
+            trial[i] = xp
+            out = fn(*trial)
+            vals.append(float(np.sum(out if seed is None else seed * out)))
+        grad[k] = (vals[0] - vals[1]) / (2 * eps)
+    return grad
+
+
+def test_regression_max_of_a_python_float(tmp_path):
+    """np.max / np.amin of a Python float parameter: the generated tie count reads x.dtype,
+    which a Python float does not have (AttributeError in the backward). Found by the fuzzer
+    (unannotated and annotated, e.g. ``e = np.maximum(np.amax(w), 0.5)``)."""
+    f = derive_source("""
+        def f(w):
+            e = np.maximum(np.amax(w), 0.5)
+            return e
+    """, tmp_path)
+    (dw,) = f.backward(1.25)
+    assert float(dw) == 1.0
+
+
+def test_regression_min_keepdims_of_a_python_float_expression(tmp_path):
+    """The same with a Python-float intermediate: (1.5 / (y ** 2 + 1.5)) stays a Python float
+    when y is one, and its min reduction's backward crashed."""
+    f = derive_source("""
+        def f(y):
+            m = np.min(1.5 / ((y ** 2) + 1.5), keepdims=True)
+            return np.sum(m)
+    """, tmp_path)
+    (dy,) = f.backward(0.7)
+    expected = -1.5 * 2 * 0.7 / (0.7 ** 2 + 1.5) ** 2
+    assert np.isclose(float(dy), expected, rtol=1e-10)
+
+
+def test_regression_integer_input_fractional_seed(tmp_path):
+    """An integer array passed for a differentiable parameter: the seed is cast to the result's
+    dtype (int64), so a seed of 0.1 becomes 0 and every gradient is 0 (README: integer inputs
+    get float gradients)."""
+    f = derive_source("""
+        def f(c):
+            a = c * c
+            loss = np.sum(a ** 2)
+            return loss
+    """, tmp_path)
+    c = np.array([1, 2])
+    (dc,) = f.backward(c, **{f.seed_name: 0.1})
+    assert np.asarray(dc).dtype.kind == "f", dc
+    assert np.allclose(dc, 0.1 * 4 * c.astype(float) ** 3), dc
+
+
+def test_regression_integer_input_gets_a_float_gradient(tmp_path):
+    """With the default seed the values happen to be integers, but the gradient comes back as
+    int64 (a caller's ``x -= lr * dx`` then works, ``dx *= 0.5`` silently truncates)."""
+    f = derive_source("""
+        def f(u):
+            h = np.reshape(+u, (1, -1))
+            return h.sum()
+    """, tmp_path)
+    (du,) = f.backward(np.array([3, -1]))
+    assert np.asarray(du).dtype.kind == "f", du
+    assert np.array_equal(du, [1.0, 1.0])
+
+
+def test_regression_integer_input_gather_scatter(tmp_path):
+    """An integer array gathered by an index array: the scattered adjoint is truncated to int."""
+    f = derive_source("""
+        def f(g, idx):
+            e = np.negative(g.copy())[idx]
+            return e.sum()
+    """, tmp_path)
+    g, idx = np.array([1, 2, 3, 4]), np.array([0, 2, 0])
+    (dg,) = f.backward(g, idx, **{f.seed_name: 0.5})
+    assert np.allclose(dg, [-1.0, 0.0, -0.5, 0.0]), dg
+
+
+def test_regression_integer_input_array_result(tmp_path):
+    """An array result with a float seed over an integer input (a slice): truncated to zeros."""
+    f = derive_source("""
+        def f(u):
+            m = u[::2]
+            return m
+    """, tmp_path)
+    u = np.array([5, -3, 2])
+    seed = np.array([0.25, -0.75])
+    (du,) = f.backward(u, **{f.seed_name: seed})
+    assert np.allclose(du, [0.25, 0.0, -0.75]), du
+
+
+def test_regression_float_annotated_parameter_given_integers(tmp_path):
+    """``q: "f[1, D]"`` promises floats, but a caller passing np.array([[-1, -4, -2, 2]]) gets a
+    silently wrong gradient: the slice's adjoint is written into np.zeros_like(q), an int
+    array, and truncated. (Debatable: the annotation is violated; but the gradient is wrong
+    without any error, and np.zeros_like(q, dtype=float) costs nothing.)"""
+    f = derive_source("""
+        def f(a: "f[1, D]", q: "f[1, D]", w: "f[]"):
+            h = (q + a) * w
+            loss = (h + (-1.0)) * q[:, None]
+            return loss
+    """, tmp_path)
+    a = np.array([[1.8035869937383477, -0.3364086453647122, 0.4906287381308049, -0.1867900249722118]])
+    q = np.array([[-1, -4, -2, 2]])
+    w = np.array(1.3699444767357944)
+    seed = np.random.default_rng(0).standard_normal((1, 1, 4))
+    _, dq, _ = f.backward(a, q, w, **{f.seed_name: seed})
+    expected = _fd(f.forward, [a, q, w], 1, seed)
+    assert np.allclose(dq, expected, rtol=1e-6, atol=1e-8), (dq, expected)

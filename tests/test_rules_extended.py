@@ -1,0 +1,383 @@
+"""The wider NumPy surface gradgen now accepts (gradgen/numpy_api.py: more unary functions,
+arctan2/hypot/logaddexp/fmax/fmin/inner, clip, prod/var/std/cumsum, axis shuffles, take,
+tile/repeat/pad, hstack/vstack, einsum, np.linalg inv/det/solve/norm) against float64
+central differences.
+
+This surface is beyond the one gradgen promises, so a case gradgen refuses with a
+GradgenError is skipped (the reason shows with -rs); anything it accepts must have a right
+gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rules_support import K, N, P, S, WC, annotated, case, derive, run_case, shape_label, spec_for
+
+# -- more elementwise functions -------------------------------------------------------------------
+
+UNARY = [
+    ("np.log1p(x)", "positive"), ("np.expm1(x)", "normal"), ("np.log2(x)", "positive"),
+    ("np.log10(x)", "positive"), ("np.exp2(x)", "normal"), ("np.square(x)", "normal"),
+    ("np.reciprocal(x)", "signed"), ("np.sinh(x)", "normal"), ("np.cosh(x)", "normal"),
+    ("np.tan(x)", "unit"), ("np.arcsin(x)", "unit"), ("np.arccos(x)", "unit"),
+    ("np.arctan(x)", "normal"), ("np.arcsinh(x)", "normal"), ("np.arccosh(x)", "gt1"),
+    ("np.arctanh(x)", "unit"), ("np.cbrt(x)", "signed"), ("np.positive(x)", "normal"),
+]
+
+
+def _unary_cases():
+    for expr, flavour in UNARY:
+        for kind in [(5,), (3, 4), "f", "0d"]:
+            label = f"{expr.replace(' ', '')}-{shape_label(kind)}"
+            yield case(f"{label}-vjp", "x", expr, spec_for(kind, flavour))
+            yield case(f"{label}-sum", "x", f"np.sum({expr})", spec_for(kind, flavour))
+
+
+@pytest.mark.parametrize("c", list(_unary_cases()))
+def test_more_unary(c):
+    run_case(c, allow_refusal=True)
+
+
+@pytest.mark.parametrize("c", list(annotated(_unary_cases(), keep=lambda c: True, share=0.12)))
+def test_more_unary_annotated(c):
+    """The same cases with shape annotations on the parameters."""
+    run_case(c, allow_refusal=True)
+
+
+BINARY = [("np.arctan2(a, b)", "normal", "signed"), ("np.hypot(a, b)", "signed", "signed"),
+          ("np.logaddexp(a, b)", "normal", "normal"), ("np.fmax(a, b)", "normal", "normal"),
+          ("np.fmin(a, b)", "normal", "normal")]
+PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((4,), (3, 4)), ((3, 1), (1, 4)), ((3, 4), "f"), ("0d", (5,))]
+
+
+def _binary_cases():
+    for expr, fa, fb in BINARY:
+        for sa, sb in PAIRS:
+            label = f"{expr.split('(')[0]}-{shape_label(sa)}&{shape_label(sb)}"
+            yield case(f"{label}-vjp", "a, b", expr, spec_for(sa, fa), spec_for(sb, fb))
+            yield case(f"{label}-sum", "a, b", f"np.sum({expr})", spec_for(sa, fa), spec_for(sb, fb))
+
+
+@pytest.mark.parametrize("c", list(_binary_cases()))
+def test_more_binary(c):
+    run_case(c, allow_refusal=True)
+
+
+@pytest.mark.parametrize("c", list(annotated(_binary_cases(), keep=lambda c: True, share=0.2)))
+def test_more_binary_annotated(c):
+    """The same cases with shape annotations on the parameters."""
+    run_case(c, allow_refusal=True)
+
+
+def _inner_cases():
+    yield case("inner-1d", "a, b", "np.inner(a, b)", N(4), N(4))
+    yield case("inner-2d&1d", "a, b", "np.inner(a, b)", N(3, 4), N(4))
+    yield case("inner-2d&2d", "a, b", "np.inner(a, b)", N(3, 4), N(5, 4))
+    yield case("inner-2d&2d-square", "a, b", "np.inner(a, b)", N(3, 3), N(3, 3))
+    yield case("inner-1d&2d", "a, b", "np.inner(a, b)", N(4), N(3, 4))
+    yield case("inner-scalar", "a, b", "np.inner(a, b)", N(), N(3))
+    yield case("inner-loss", "a, b", "np.sum(np.tanh(np.inner(a, b)))", N(3, 3), N(3, 3))
+
+
+@pytest.mark.parametrize("c", list(_inner_cases()))
+def test_inner(c):
+    run_case(c, allow_refusal=True)
+
+
+# -- clip -----------------------------------------------------------------------------------------
+
+def _clip_cases():
+    x = S(3, 4)
+    yield case("clip-scalars", "x", "np.clip(x, -0.9, 0.8)", x)
+    yield case("clip-lo-none", "x", "np.clip(x, None, 0.8)", x)
+    yield case("clip-hi-none", "x", "np.clip(x, -0.9, None)", x)
+    yield case("clip-method", "x", "x.clip(-0.9, 0.8)", x)
+    yield case("clip-keywords", "x", "np.clip(x, a_min=-0.9, a_max=0.8)", x)
+    yield case("clip-array-bounds", "x, lo, hi", "np.clip(x, lo, hi)", x, K(np.full((3, 4), -0.7)),
+               K(np.full((3, 4), 0.6)), wrt=("x",))
+    lo4, hi31 = K(np.array([-0.9, -0.5, -0.8, -0.3])), K(np.array([[0.5], [0.9], [0.4]]))
+    yield case("clip-bounds-differentiable", "x, lo, hi", "np.clip(x, lo, hi)", x, lo4, hi31)
+    yield case("clip-bounds-broadcast-loss", "x, lo, hi", "np.sum(np.clip(x, lo, hi) ** 2)", x, lo4, hi31)
+    yield case("clip-float-bounds", "x, lo, hi", "np.clip(x, lo, hi)", x, K(-0.7), K(0.6))
+    yield case("clip-bound-bigger-than-x", "x, lo", "np.clip(x, lo, 5.0)", N(4), N(3, 4))
+    yield case("clip-sum", "x", "np.sum(np.clip(x, -0.9, 0.8))", x)
+
+
+@pytest.mark.parametrize("c", list(_clip_cases()))
+def test_clip(c):
+    run_case(c, allow_refusal=True)
+
+
+@pytest.mark.parametrize("c", list(annotated(_clip_cases(), keep=lambda c: True)))
+def test_clip_annotated(c):
+    """The same cases with shape annotations on the parameters."""
+    run_case(c, allow_refusal=True)
+
+
+# -- prod, var, std, cumsum --------------------------------------------------------------------------
+
+def _stat_cases():
+    for op in ("prod", "var", "std"):
+        for shape, axes in (((5,), [None, -1]), ((3, 4), [None, 0, -1, (0, 1)]),
+                            ((2, 3, 4), [1, (0, 2)])):
+            for axis in axes:
+                for keepdims in ((False, True) if len(shape) == 2 else (False,)):
+                    args = ([] if axis is None else [f"axis={axis!r}"]) + \
+                        (["keepdims=True"] if keepdims else [])
+                    tail = "".join(", " + a for a in args)
+                    label = f"{op}-{shape_label(shape)}-axis{axis}-keep{keepdims}".replace(" ", "")
+                    spec = P(*shape) if op == "prod" else N(*shape)
+                    yield case(f"np.{label}", "x", f"np.{op}(x{tail})", spec)
+                    if keepdims is False:
+                        yield case(f"method.{label}", "x", f"x.{op}({', '.join(args)})", spec)
+    for op in ("var", "std"):
+        yield case(f"{op}-ddof1", "x", f"np.{op}(x, ddof=1)", N(5))
+        yield case(f"{op}-ddof1-axis0", "x", f"np.{op}(x, axis=0, ddof=1)", N(4, 3))
+        yield case(f"{op}-method-ddof1", "x", f"x.{op}(axis=1, ddof=1, keepdims=True)", N(4, 3))
+        yield case(f"{op}-of-expression", "x, w", f"np.{op}(x * w, axis=0)", N(4, 3), N(3))
+    yield case("prod-negative-entries", "x", "np.prod(x, axis=1)", S(3, 4))
+    yield case("prod-of-expression", "x, w", "np.prod(x * w)", P(4), P(4))
+    for axis in (None, 0, 1, -1):
+        tail = "" if axis is None else f", axis={axis}"
+        yield case(f"cumsum-3x4-axis{axis}", "x", f"np.cumsum(x{tail})", N(3, 4))
+    yield case("cumsum-1d", "x", "np.cumsum(x)", N(5))
+    yield case("cumsum-3d-axis1", "x", "np.cumsum(x, axis=1)", N(2, 3, 4))
+    yield case("cumsum-method", "x", "x.cumsum(axis=0)", N(3, 4))
+    yield case("cumsum-positional-axis", "x", "np.cumsum(x, 1)", N(3, 4))
+
+
+@pytest.mark.parametrize("c", list(_stat_cases()))
+def test_prod_var_std_cumsum(c):
+    run_case(c, allow_refusal=True)
+
+
+@pytest.mark.parametrize("c", list(annotated(_stat_cases(), keep=lambda c: not c.id.startswith("method."),
+                                             share=0.15)))
+def test_prod_var_std_cumsum_annotated(c):
+    """The same cases with shape annotations on the parameters."""
+    run_case(c, allow_refusal=True)
+
+
+@pytest.mark.parametrize("x, expected", [
+    ([2.0, 0.0, 3.0], [0.0, 6.0, 0.0]),
+    ([0.0, 0.0, 3.0], [0.0, 0.0, 0.0]),
+    ([4.0, 5.0, 0.0], [0.0, 0.0, 20.0]),
+])
+def test_prod_with_zero_entries(x, expected, tmp_path):
+    """d prod / d x_i is the product of the other entries, also where some entry is 0."""
+    fn = derive(tmp_path, "x", "np.prod(x)")
+    (dx,) = fn.backward(np.array(x))
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_prod_with_zero_entries_along_axis(tmp_path):
+    fn = derive(tmp_path, "x", "np.sum(np.prod(x, axis=1))")
+    (dx,) = fn.backward(np.array([[2.0, 0.0, 3.0], [1.0, 2.0, 4.0]]))
+    np.testing.assert_array_equal(dx, [[0.0, 6.0, 0.0], [8.0, 4.0, 2.0]])
+
+
+# -- axis shuffles, views ----------------------------------------------------------------------------
+
+def _shuffle_cases():
+    x3 = N(2, 3, 4)
+    yield case("swapaxes-0-2", "x", "np.swapaxes(x, 0, 2)", x3)
+    yield case("swapaxes-neg", "x", "np.swapaxes(x, -1, 1)", x3)
+    yield case("swapaxes-method", "x", "x.swapaxes(0, 1)", x3)
+    yield case("moveaxis-0-2", "x", "np.moveaxis(x, 0, 2)", x3)
+    yield case("moveaxis-neg", "x", "np.moveaxis(x, -1, 0)", x3)
+    yield case("moveaxis-tuple", "x", "np.moveaxis(x, (0, 1), (2, 0))", x3)
+    yield case("flip-all", "x", "np.flip(x)", x3)
+    yield case("flip-axis", "x", "np.flip(x, 1)", x3)
+    yield case("flip-axis-tuple", "x", "np.flip(x, axis=(0, 2))", x3)
+    yield case("roll-flat", "x", "np.roll(x, 5)", N(3, 4))
+    yield case("roll-axis", "x", "np.roll(x, 1, axis=1)", N(3, 4))
+    yield case("roll-negative", "x", "np.roll(x, -2, axis=0)", N(3, 4))
+    yield case("roll-tuple", "x", "np.roll(x, (1, 2), axis=(0, 1))", N(3, 4))
+    yield case("broadcast_to-row", "x", "np.broadcast_to(x, (3, 4))", N(4))
+    yield case("broadcast_to-col", "x", "np.broadcast_to(x, (2, 3, 4))", N(3, 1))
+    yield case("broadcast_to-loss", "x", "np.sum(np.broadcast_to(x, (3, 4)) ** 2)", N(4))
+    yield case("broadcast_to-same", "x", "np.broadcast_to(x, (3, 4))", N(3, 4))
+    yield case("broadcast_to-shape-of", "x, y", "np.broadcast_to(x, y.shape) * y", N(4), N(3, 4))
+    yield case("squeeze", "x", "np.squeeze(x)", N(3, 1, 4))
+    yield case("squeeze-axis", "x", "np.squeeze(x, axis=1)", N(3, 1, 4))
+    yield case("squeeze-method", "x", "x.squeeze()", N(1, 4))
+    yield case("expand_dims", "x", "np.expand_dims(x, 1)", N(3, 4))
+    yield case("expand_dims-tuple", "x", "np.expand_dims(x, (0, -1))", N(3, 4))
+    yield case("ravel", "x", "np.ravel(x)", N(3, 4))
+    yield case("ravel-method", "x", "x.ravel()", N(3, 4))
+    yield case("flatten", "x", "x.flatten()", N(3, 4))
+    yield case("atleast_1d", "x", "np.atleast_1d(x)", N())
+    yield case("atleast_2d", "x", "np.atleast_2d(x)", N(4))
+    yield case("triu", "x", "np.triu(x)", N(4, 4))
+    yield case("triu-k", "x", "np.triu(x, 1)", N(3, 4))
+    yield case("tril-k-neg", "x", "np.tril(x, k=-1)", N(4, 3))
+    yield case("tril-3d", "x", "np.tril(x)", N(2, 3, 3))
+    yield case("diag-of-vector", "v", "np.diag(v)", N(4))
+    yield case("diag-of-vector-k", "v", "np.diag(v, 1)", N(3))
+    yield case("diag-of-vector-k-neg", "v", "np.diag(v, k=-2)", N(3))
+    yield case("diag-of-matrix", "x", "np.diag(x)", N(4, 4))
+    yield case("diag-of-matrix-rect-k", "x", "np.diag(x, 1)", N(3, 5))
+    yield case("diag-of-matrix-k-neg", "x", "np.diag(x, -1)", N(4, 3))
+    yield case("diagonal", "x", "np.diagonal(x)", N(4, 4))
+    yield case("diagonal-offset", "x", "np.diagonal(x, 1)", N(3, 5))
+    yield case("diagonal-offset-neg", "x", "np.diagonal(x, offset=-1)", N(4, 3))
+    yield case("diagonal-3d", "x", "np.diagonal(x)", N(3, 3, 2))
+    yield case("diagonal-method", "x", "x.diagonal()", N(3, 3))
+    yield case("trace", "x", "np.trace(x)", N(4, 4))
+    yield case("trace-rect", "x", "np.trace(x)", N(3, 5))
+    yield case("trace-method", "x", "x.trace() * 2.0", N(3, 3))
+    yield case("trace-of-product", "a, b", "np.trace(a @ b)", N(3, 4), N(4, 3))
+
+
+@pytest.mark.parametrize("c", list(_shuffle_cases()))
+def test_axis_shuffles_and_views(c):
+    run_case(c, allow_refusal=True)
+
+
+@pytest.mark.parametrize("c", list(annotated(_shuffle_cases(), keep=lambda c: True, share=0.15)))
+def test_axis_shuffles_and_views_annotated(c):
+    """The same cases with shape annotations on the parameters."""
+    run_case(c, allow_refusal=True)
+
+
+# -- take, tile, repeat, pad, stacks ---------------------------------------------------------------
+
+IDX = np.array([2, 0, 2, 1])
+
+
+def _gather_cases():
+    yield case("take-flat", "x", "np.take(x, [5, 0, 5, 11])", N(3, 4))
+    yield case("take-axis0", "x, idx", "np.take(x, idx, axis=0)", N(3, 4), K(IDX))
+    yield case("take-axis1", "x, idx", "np.take(x, idx, axis=1)", N(3, 4), K(np.array([3, 3, 0])))
+    yield case("take-axis-neg", "x, idx", "np.take(x, idx, axis=-1)", N(2, 3, 4), K(np.array([3, 3, 0])))
+    yield case("take-2d-indices", "x, idx", "np.take(x, idx, axis=2)", N(2, 3, 4),
+               K(np.array([[0, 3], [3, 3]])))
+    yield case("take-scalar-index", "x", "np.take(x, 2, axis=1)", N(3, 4))
+    yield case("take-method", "x, idx", "x.take(idx, axis=0)", N(3, 4), K(IDX))
+    yield case("take_along_axis", "x, idx", "np.take_along_axis(x, idx, axis=1)", N(3, 4),
+               K(np.array([[0, 0], [3, 1], [2, 2]])))
+    yield case("take_along_axis-0", "x, idx", "np.take_along_axis(x, idx, axis=0)", N(3, 4),
+               K(np.array([[0, 2, 2, 1]])))
+    yield case("take_along_axis-neg", "x, idx", "np.take_along_axis(x, idx, axis=-1)", N(2, 3, 4),
+               K(np.array([[[0], [3], [3]], [[1], [1], [0]]])))
+    yield case("take_along_axis-broadcast-index", "x, idx", "np.take_along_axis(x, idx, axis=1)", N(3, 4),
+               K(np.array([[1, 3]])))
+    yield case("take_along_axis-argmax", "x", "np.take_along_axis(x, np.argmax(x, axis=1)[:, None], axis=1)",
+               N(3, 4))
+    yield case("tile-int", "x", "np.tile(x, 3)", N(4))
+    yield case("tile-tuple", "x", "np.tile(x, (2, 3))", N(3, 4))
+    yield case("tile-more-reps", "x", "np.tile(x, (2, 1, 2))", N(3, 4))
+    yield case("tile-2d-int", "x", "np.tile(x, 2)", N(2, 3))
+    yield case("repeat-flat", "x", "np.repeat(x, 2)", N(3, 4))
+    yield case("repeat-axis", "x", "np.repeat(x, 3, axis=1)", N(3, 4))
+    yield case("repeat-counts", "x", "np.repeat(x, [1, 0, 2], axis=0)", N(3, 4))
+    yield case("repeat-method", "x", "x.repeat(2, axis=0)", N(3, 4))
+    yield case("pad-int", "x", "np.pad(x, 1)", N(3, 4))
+    yield case("pad-pair", "x", "np.pad(x, (1, 2))", N(3, 4))
+    yield case("pad-per-axis", "x", "np.pad(x, ((0, 1), (2, 0)))", N(3, 4))
+    yield case("pad-1d", "x", "np.pad(x, (2, 1))", N(5))
+    yield case("hstack-1d", "a, b", "np.hstack([a, b])", N(3), N(2))
+    yield case("hstack-2d", "a, b", "np.hstack((a, b))", N(3, 2), N(3, 4))
+    yield case("hstack-same", "a", "np.hstack([a, a * 2])", N(3, 2))
+    yield case("vstack-1d", "a, b", "np.vstack([a, b])", N(3), N(3))
+    yield case("vstack-2d", "a, b", "np.vstack([a, b])", N(2, 3), N(1, 3))
+    yield case("vstack-mixed", "a, b", "np.vstack([a, b])", N(3), N(2, 3))
+    yield case("hstack-0d", "a, b", "np.hstack([a, b])", N(), N(3))
+
+
+@pytest.mark.parametrize("c", list(_gather_cases()))
+def test_take_tile_repeat_pad_stacks(c):
+    run_case(c, allow_refusal=True)
+
+
+@pytest.mark.parametrize("c", list(annotated(_gather_cases(), keep=lambda c: True, share=0.15)))
+def test_take_tile_repeat_pad_stacks_annotated(c):
+    """The same cases with shape annotations on the parameters."""
+    run_case(c, allow_refusal=True)
+
+
+# -- einsum ------------------------------------------------------------------------------------------
+
+def _einsum_cases():
+    yield case("einsum-matmul", "a, b", "np.einsum('ij,jk->ik', a, b)", N(3, 4), N(4, 2))
+    yield case("einsum-batched", "a, b", "np.einsum('bij,bjk->bik', a, b)", N(2, 3, 4), N(2, 4, 2))
+    yield case("einsum-dot", "a, b", "np.einsum('i,i->', a, b)", N(4), N(4))
+    yield case("einsum-outer", "a, b", "np.einsum('i,j->ij', a, b)", N(3), N(4))
+    yield case("einsum-transpose", "a", "np.einsum('ij->ji', a)", N(3, 4))
+    yield case("einsum-elementwise", "a, b", "np.einsum('ij,ij->ij', a, b)", N(3, 4), N(3, 4))
+    yield case("einsum-frobenius", "a, b", "np.einsum('ij,ij->', a, b)", N(3, 4), N(3, 4))
+    yield case("einsum-row-sum", "a", "np.einsum('ij->i', a)", N(3, 4))
+    yield case("einsum-total", "a", "np.einsum('ij->', a)", N(3, 4))
+    yield case("einsum-sum-over-other", "a, b", "np.einsum('ij,k->ik', a, b)", N(3, 4), N(2))
+    yield case("einsum-trace", "a", "np.einsum('ii->', a)", N(3, 3))
+    yield case("einsum-diagonal", "a", "np.einsum('ii->i', a)", N(3, 3))
+    yield case("einsum-same-operand", "a", "np.einsum('i,i->', a, a)", N(4))
+    yield case("einsum-implicit", "a, b", "np.einsum('ij,jk', a, b)", N(3, 4), N(4, 2))
+    yield case("einsum-ellipsis", "a, b", "np.einsum('...ij,...jk->...ik', a, b)", N(2, 3, 4), N(2, 4, 2))
+    yield case("einsum-three", "a, b, c", "np.einsum('ij,jk,kl->il', a, b, c)", N(2, 3), N(3, 4), N(4, 2))
+    yield case("einsum-bilinear", "x, W, y", "np.einsum('i,ij,j->', x, W, y)", N(3), N(3, 4), N(4))
+
+
+@pytest.mark.parametrize("c", list(_einsum_cases()))
+def test_einsum(c):
+    run_case(c, allow_refusal=True)
+
+
+# -- linear algebra ---------------------------------------------------------------------------------
+
+def _linalg_cases():
+    yield case("inv", "a", "np.linalg.inv(a)", WC(3, 3))
+    yield case("inv-loss", "a", "np.sum(np.linalg.inv(a) ** 2)", WC(3, 3))
+    yield case("inv-batched", "a", "np.linalg.inv(a)", WC(2, 3, 3))
+    yield case("det", "a", "np.linalg.det(a)", WC(3, 3))
+    yield case("det-batched", "a", "np.linalg.det(a)", WC(2, 3, 3))
+    yield case("det-2x2", "a", "np.linalg.det(a)", N(2, 2))
+    yield case("solve-vector", "a, b", "np.linalg.solve(a, b)", WC(3, 3), N(3))
+    yield case("solve-matrix", "a, b", "np.linalg.solve(a, b)", WC(3, 3), N(3, 2))
+    yield case("solve-batched", "a, b", "np.linalg.solve(a, b)", WC(2, 3, 3), N(2, 3, 2))
+    yield case("solve-batched-a-shared-b", "a, b", "np.linalg.solve(a, b)", WC(2, 3, 3), N(3, 2))
+    yield case("solve-shared-a-batched-b", "a, b", "np.linalg.solve(a, b)", WC(3, 3), N(2, 3, 2))
+    yield case("solve-batched-a-vector-b", "a, b", "np.linalg.solve(a, b)", WC(2, 3, 3), N(3))
+    yield case("solve-batched-a-vector-b-square", "a, b", "np.linalg.solve(a, b)", WC(3, 3, 3), N(3))
+    yield case("solve-loss", "a, b", "np.sum(np.linalg.solve(a, b) ** 2)", WC(3, 3), N(3))
+    yield case("norm-vector", "x", "np.linalg.norm(x)", N(4))
+    yield case("norm-matrix-fro", "x", "np.linalg.norm(x)", N(3, 4))
+    yield case("norm-fro-keyword", "x", "np.linalg.norm(x, 'fro')", N(3, 4))
+    yield case("norm-vector-ord2", "x", "np.linalg.norm(x, 2)", N(4))
+    yield case("norm-vector-ord1", "x", "np.linalg.norm(x, 1)", S(4))
+    yield case("norm-vector-ordinf", "x", "np.linalg.norm(x, np.inf)", N(4))
+    yield case("norm-vector-ord3", "x", "np.linalg.norm(x, 3)", N(4))
+    yield case("norm-vector-ord-neg1", "x", "np.linalg.norm(x, -1)", S(4))
+    yield case("norm-vector-ord-neginf", "x", "np.linalg.norm(x, -np.inf)", S(4))
+    yield case("norm-vector-ord0.5", "x", "np.linalg.norm(x, 0.5)", S(4))
+    yield case("norm-matrix-ord2-spectral", "x", "np.linalg.norm(x, 2)", N(3, 4))
+    yield case("norm-matrix-ord1-max-col", "x", "np.linalg.norm(x, 1)", S(3, 4))
+    yield case("norm-matrix-ordinf-max-row", "x", "np.linalg.norm(x, np.inf)", S(3, 4))
+    yield case("norm-matrix-nuc", "x", "np.linalg.norm(x, 'nuc')", N(3, 4))
+    yield case("norm-matrix-ord-neg2", "x", "np.linalg.norm(x, -2)", N(3, 4))
+    yield case("norm-rows", "x", "np.linalg.norm(x, axis=1)", N(3, 4))
+    yield case("norm-rows-keepdims", "x", "np.linalg.norm(x, axis=-1, keepdims=True)", N(3, 4))
+    yield case("norm-rows-ord1", "x", "np.linalg.norm(x, ord=1, axis=1)", S(3, 4))
+    yield case("norm-rows-ordinf", "x", "np.linalg.norm(x, ord=np.inf, axis=0)", S(3, 4))
+    yield case("norm-matrix-axes", "x", "np.linalg.norm(x, axis=(1, 2))", N(2, 3, 4))
+    yield case("norm-normalise", "x", "x / np.linalg.norm(x, axis=1, keepdims=True)", N(3, 4))
+
+
+@pytest.mark.parametrize("c", list(_linalg_cases()))
+def test_linalg(c):
+    run_case(c, allow_refusal=True)
+
+
+@pytest.mark.parametrize("c", list(annotated(_linalg_cases(), keep=lambda c: True)))
+def test_linalg_annotated(c):
+    """The same cases with shape annotations on the parameters."""
+    run_case(c, allow_refusal=True)
+
+
+# -- astype ------------------------------------------------------------------------------------------
+
+def test_astype_float64(tmp_path):
+    fn = derive(tmp_path, "x", "np.sum(x.astype(np.float64) ** 2)")
+    (dx,) = fn.backward(np.array([1.0, -2.0]))
+    np.testing.assert_array_equal(dx, [2.0, -4.0])
