@@ -15,7 +15,7 @@ def cost_value_and_grad(a, b, c, dJ=1.0):
     u = b * c
     v = a + u
     J = 3 * v
-    dJ = np.asarray(dJ, dtype=np.result_type(J))  # the seed in the result's precision
+    dJ = np.asarray(dJ, dtype=np.result_type(J, 1.0))  # the seed in the result's precision, at least a float
     # J = 3 * v   (line 20)
     dv = dJ * 3
     # v = a + u   (line 19)

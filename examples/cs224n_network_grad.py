@@ -32,7 +32,7 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     e = np.exp(theta - theta.max(axis=1, keepdims=True))
     yhat = e / e.sum(axis=1, keepdims=True)
     J = -np.sum(y * np.log(yhat)) / n
-    dJ = np.asarray(dJ, dtype=np.result_type(J))  # the seed in the result's precision
+    dJ = np.asarray(dJ, dtype=np.result_type(J, 1.0))  # the seed in the result's precision, at least a float
     # J = -np.sum(y * np.log(yhat)) / n   (line 31): log-softmax
     dneg = dJ / n
     dsummed = -dneg

@@ -20,7 +20,7 @@ def loss_value_and_grad(W, b, x, y, dout=1.0):
     h = softplus(xW_plus_b)
     h_minus_y = h - y
     out = np.mean(h_minus_y ** 2)
-    dout = np.asarray(dout, dtype=np.result_type(out))  # the seed in the result's precision
+    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
     # return np.mean((h - y) ** 2)   (line 27)
     dh_minus_y = 2 * h_minus_y * (dout / np.size(h))  # (B, H)
     # h: "f[B, H]" = softplus(x @ W + b)   (line 26)

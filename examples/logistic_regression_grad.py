@@ -15,7 +15,7 @@ def loss_value_and_grad(w, b, X, y, dJ=1.0):
     z = X @ w + b
     p = 1 / (1 + np.exp(-z))
     J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    dJ = np.asarray(dJ, dtype=np.result_type(J))  # the seed in the result's precision
+    dJ = np.asarray(dJ, dtype=np.result_type(J, 1.0))  # the seed in the result's precision, at least a float
     # J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))   (line 20): sigmoid + binary cross-entropy
     davg = -dJ
     dz = davg / np.size(y) * (y - p)        # (N,)

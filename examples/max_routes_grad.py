@@ -16,7 +16,7 @@ def f_value_and_grad(x, y, z, dout=1.0):
     q = x + y
     m = np.maximum(y, z)
     out = q * m
-    dout = np.asarray(dout, dtype=np.result_type(out))  # the seed in the result's precision
+    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
     # out = q * m   (line 20)
     dq = dout * m
     dm = dout * q
@@ -42,7 +42,7 @@ def f_sum_value_and_grad(x, y, z, dout=1.0):
     x_plus_y = x + y
     max_y_z = np.maximum(y, z)
     out = np.sum(x_plus_y * max_y_z)
-    dout = np.asarray(dout, dtype=np.result_type(out))  # the seed in the result's precision
+    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
     # return np.sum((x + y) * np.maximum(y, z))   (line 26)
     dx_plus_y = dout * max_y_z              # (N,)
     dmax_y_z = dout * x_plus_y              # (N,)

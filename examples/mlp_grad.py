@@ -16,7 +16,7 @@ def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     Yhat = h @ W2 + b2
     Yhat_minus_Y = Yhat - Y
     out = np.mean(Yhat_minus_Y ** 2)
-    dout = np.asarray(dout, dtype=np.result_type(out))  # the seed in the result's precision
+    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
     # return np.mean((Yhat - Y) ** 2)   (line 21)
     dYhat_minus_Y = 2 * Yhat_minus_Y * (dout / np.size(Yhat))  # (N, K)
     # Yhat = h @ W2 + b2   (line 20)

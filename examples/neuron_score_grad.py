@@ -15,7 +15,7 @@ def score_value_and_grad(W, b, u, x, ds=1.0):
     z = W @ x + b
     h = 1 / (1 + np.exp(-z))
     s = u @ h
-    ds = np.asarray(ds, dtype=np.result_type(s))  # the seed in the result's precision
+    ds = np.asarray(ds, dtype=np.result_type(s, 1.0))  # the seed in the result's precision, at least a float
     # s = u @ h   (line 20)
     du = ds * h                             # (H,)
     dh = ds * u                             # (H,)

@@ -14,7 +14,7 @@ def f_value_and_grad(x, W, dout=1.0):
     """
     q = W @ x
     out = np.sum(q ** 2)
-    dout = np.asarray(dout, dtype=np.result_type(out))  # the seed in the result's precision
+    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
     # return np.sum(q ** 2)   (line 18)
     dq = 2 * q * dout                       # (N,)
     # q = W @ x   (line 17)

@@ -16,7 +16,7 @@ import astor
 
 from . import shapes, templating
 from .errors import SourceContext
-from .graph import PLACEHOLDER, Graph, placeholders_in, substitute
+from .graph import PLACEHOLDER, Graph, clone, placeholders_in, substitute
 from .reverse import SEED, Backward, adjoint_placeholder
 from .numpy_api import TEMPLATE_IMPORTS
 from .scope import BUILTIN_NAMES, ModuleScope, header_statements
@@ -264,9 +264,10 @@ class _FunctionBuilder:
                 seed_check.body[0].value.args[0] = _copy(output)
                 body.append(seed_check)
             # float32 in, float32 out: a Python-float seed must not turn the adjoints into float64
-            cast = ast.parse(f"{self.seed} = {alias}.asarray({self.seed}, dtype={alias}.result_type(OUT))").body[0]
+            cast = ast.parse(f"{self.seed} = {alias}.asarray({self.seed}, dtype={alias}.result_type(OUT, 1.0))"
+                             ).body[0]
             cast.value.keywords[0].value.args[0] = _copy(output)
-            self.comments.append("the seed in the result's precision")
+            self.comments.append("the seed in the result's precision, at least a float")
             cast.targets = [ast.Name(id=_TRAILING.format(self.seed, len(self.comments) - 1), ctx=ast.Store())]
             body.append(cast)
         for block, block_body in blocks:
@@ -361,9 +362,7 @@ def _rename_numpy(tree, alias):
             node.id = alias
 
 
-def _copy(tree):
-    import copy
-    return copy.deepcopy(tree)
+_copy = clone
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import shapes, templating
 from .errors import SourceContext
-from .graph import Graph, Statement, Value
+from .graph import Graph, Statement, Value, clone
 from .rules import adjoint_rules
 
 SEED = "__gseed__"
@@ -273,19 +273,16 @@ class _user_macro:
                     return ast.parse(names[node.id], mode="eval").body
                 return node
 
-        import copy
-        return f"{dx} = {ast.unparse(_Swap().visit(copy.deepcopy(expr)))}"
+        return f"{dx} = {ast.unparse(_Swap().visit(clone(expr)))}"
 
 
 _SPREAD = "__gspread__"
 
 
 def _replace_name(tree, name, expr):
-    import copy
-
     class _Swap(ast.NodeTransformer):
         def visit_Name(self, node):
-            return copy.deepcopy(expr) if node.id == name else node
+            return clone(expr) if node.id == name else node
 
     return _Swap().visit(tree)
 

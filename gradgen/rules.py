@@ -185,7 +185,7 @@ def _getitem(node, position, x):
     if node.attrs["basic"]:
         text = ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=index, ctx=ast.Load()))[2:-1]
         return RuleCall("shape", "getitem_basic", "dx", values={"x": x},
-                        literals={"index": text, "floating": x.dtype == "float"})
+                        literals={"index": text})
     parts = index.elts if isinstance(index, ast.Tuple) else [index]
     rows = _int_array(index, node) and x.rank != 0  # L[words]: whole rows by an integer array
     if any(isinstance(p, ast.Slice) for p in parts):  # np.add.at takes slices as np.s_[...]
@@ -193,7 +193,7 @@ def _getitem(node, position, x):
     else:
         text = ast.unparse(index)
     return RuleCall("shape", "getitem_scatter", "dx", values={"x": x},
-                    literals={"index": text, "floating": x.dtype == "float", "rows": rows})
+                    literals={"index": text, "rows": rows})
 
 
 def _int_array(index: ast.expr, node) -> bool:
