@@ -12,7 +12,7 @@ from .errors import GradgenError
 from .load import load_module
 from .paths import project_root, shown_path
 from .user_rules import registered
-from .pipeline import build_unit, module_text, parse_source
+from .pipeline import build_unit, deep_recursion, module_text, parse_source
 
 
 def derive(fn=None, *, wrt=None, check_shapes=False):
@@ -42,21 +42,25 @@ class DerivedFunction:
         filename, source = _module_source(fn)
         ctx, tree, scope = parse_source(source, filename)
         node = _find_function(tree, fn)
+        if isinstance(node, ast.AsyncFunctionDef):
+            raise ctx.error(node, "async functions cannot be derived",
+                            hint="derive a plain def; await outside it", construct="async def")
         if node is None:
             raise GradgenError(f"cannot find the source of '{fn.__name__}' in {filename}",
                                filename=filename, hint="derive a function defined in a file")
         runtime = frozenset(fn.__code__.co_freevars) | frozenset(fn.__globals__)
         imported_rules = _registered_rules(fn)
-        unit = build_unit(ctx, scope, node, wrt, runtime, check_shapes, imported_rules, tree)
+        with deep_recursion(ctx):
+            unit = build_unit(ctx, scope, node, wrt, runtime, check_shapes, imported_rules, tree)
+            self.source = module_text([unit], shown_path(filename, project_root(filename)))
+            runtime_text = module_text([unit], shown_path(filename, project_root(filename)), runtime=True)
         _check_numpy_aliases(fn, scope, filename)
         self.wrt = tuple(unit.backward.wrt)
-        shown = shown_path(filename, project_root(filename))
-        self.source = module_text([unit], shown)
         # The functions that run read the forward's globals live (a constant rebound later is
         # seen by both), so they are built from the module without its copied header.
         namespace = _LiveGlobals(fn, [r.globals for r in (unit.graph.rules_used or {}).values()
                                       if r.globals])
-        load_module(module_text([unit], shown, runtime=True), fn.__qualname__, namespace)
+        load_module(runtime_text, fn.__qualname__, namespace)
         vg_name, bw_name = function_names(fn.__name__)
         self.value_and_grad = namespace[vg_name]
         self.backward = namespace[bw_name]
@@ -116,7 +120,7 @@ def _module_source(fn):
 def _find_function(tree, fn):
     first = fn.__code__.co_firstlineno
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == fn.__name__:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == fn.__name__:
             start = min([node.lineno] + [d.lineno for d in node.decorator_list])
             if first in (start, node.lineno):
                 return node

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,11 +208,13 @@ def _read_source(source: str) -> tuple[str, str]:
             raise _Unreadable(f"gradgen: error: {source}: is a folder; give a .py file") from None
         except OSError as err:
             raise _Unreadable(f"gradgen: error: cannot read {source}: {err.strerror or err}") from None
-    try:
-        return raw.decode("utf-8-sig"), filename
-    except UnicodeDecodeError as err:
-        raise GradgenError(f"the file is not UTF-8 text (byte {err.start})", filename=filename,
-                           hint="save the file as UTF-8") from None
+    try:  # as Python reads source: UTF-8 (a BOM is fine), or the encoding a coding line names
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+        return raw.decode(encoding), filename
+    except (SyntaxError, LookupError, UnicodeDecodeError) as err:
+        where = f" (byte {err.start})" if isinstance(err, UnicodeDecodeError) else ""
+        raise GradgenError(f"the file is not valid text in its encoding{where}", filename=filename,
+                           hint="save the file as UTF-8, or declare its encoding in a coding line") from None
 
 
 def _generate(source: str, output: str | None, args, *, explicit: bool) -> str:

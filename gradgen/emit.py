@@ -176,8 +176,8 @@ class _FunctionBuilder:
         fixed |= set(function_names(graph.name))
         self.claimed = set(fixed)
         self.numpy_alias = graph.numpy_alias
-        if graph.numpy_alias not in self.unit.scope.numpy_aliases:  # gradgen imports numpy itself
-            self.numpy_alias = self._claim("np")
+        if graph.numpy_alias is None:
+            self.numpy_alias = self._claim("np")  # gradgen imports numpy itself, under a free name
         for p in graph.params:
             self.names[p.value.placeholder] = p.name
         self.seed = self._claim(f"d{graph.output_name}", [f"d{graph.output_name}", f"d_{graph.output_name}"])

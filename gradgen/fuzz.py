@@ -1089,7 +1089,7 @@ class _Render:
         fn, form = e.attrs["fn"], e.attrs["form"]
         if self.check:
             if fn in ("log", "sqrt", "abs"):
-                return f"{_CHECK_K}.{fn}({a})"
+                return f"{_CHECK_K}.{fn}({a}, builtin={form == 'builtin'})"
             return f"{self.np}.{fn}({a})"
         if form == "builtin":
             return f"abs({a})"
@@ -1104,7 +1104,7 @@ class _Render:
     def r_bin(self, e, a, b):
         sym = e.attrs["sym"]
         if self.check and sym == "/":
-            return f"{_CHECK_K}.div({a}, {b})"
+            return f"{_CHECK_K}.div({a}, {b}, ufunc={e.attrs['form'] == 'fn'})"
         if e.attrs["form"] == "fn":
             return f"{self.np}.{self._FN[sym]}({a}, {b})"
         return f"({a} {sym} {b})"
@@ -1112,7 +1112,7 @@ class _Render:
     def r_pow(self, e, a):
         p = e.attrs["p"]
         if self.check:
-            return f"{_CHECK_K}.pow({a}, {p})"
+            return f"{_CHECK_K}.pow({a}, {p}, ufunc={e.attrs['form'] == 'fn'})"
         if e.attrs["form"] == "fn":
             return f"{self.np}.power({a}, {p})"
         return f"({a} ** {p})"
@@ -1341,41 +1341,45 @@ class _Margins:
         if np.any((gap < self.KINK) & ((gap != 0) | self.strict)):
             raise _Reject(f"{what} too close to its kink")
 
-    def log(self, x):
+    # each returns what the forward's own spelling returns (a Python float stays one under
+    # the operators and the builtin abs; NumPy functions give NumPy scalars)
+
+    def log(self, x, builtin=False):
         if np.any(np.asarray(x) < self.EDGE):
             raise _Reject("log of a value near 0")
         return np.log(x)
 
-    def sqrt(self, x):
+    def sqrt(self, x, builtin=False):
         if np.any(np.asarray(x) < self.EDGE):
             raise _Reject("sqrt of a value near 0")
         return np.sqrt(x)
 
-    def abs(self, x):
+    def abs(self, x, builtin=False):
         self._kink(x, "abs")
-        return np.abs(x)
+        return abs(x) if builtin else np.abs(x)
 
-    def div(self, a, b):
+    def div(self, a, b, ufunc=False):
         if np.any(np.abs(np.asarray(b)) < self.EDGE):
             raise _Reject("division by a value near 0")
-        return a / b
+        return np.divide(a, b) if ufunc else a / b
 
-    def pow(self, a, p):
+    def pow(self, a, p, ufunc=False):
         arr = np.asarray(a)
         if np.ndim(p) or float(p) != int(float(p)):
             if np.any(arr < self.EDGE):
                 raise _Reject("fractional power of a value near 0")
         elif float(p) < 0 and np.any(np.abs(arr) < 5 * self.EDGE):
             raise _Reject("negative power of a value near 0")
-        return a ** p
+        return np.power(a, p) if ufunc else a ** p
 
     def mm(self, fn, a, b):
         self._kink(np.asarray(a) - np.asarray(b), fn.__name__)
         return fn(a, b)
 
     def cmp(self, a, op, t):
+        import operator
         self._kink(np.asarray(a) - t, "a where condition")
-        return {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal}[op](a, t)
+        return {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}[op](a, t)
 
     def red(self, x, fn, axis, keepdims):
         out = getattr(np, fn)(x, axis=axis, keepdims=keepdims)

@@ -104,7 +104,7 @@ class Graph:
     output_name: str  # the name the seed is called after: "J" for ``return J``
     values: list[Value]
     reserved: set[str]  # every name the forward's code may see
-    numpy_alias: str
+    numpy_alias: str | None  # the user's name for numpy that the generated code may use
     module_names: dict[str, ast.AST]  # module-level names the forward reads -> first use site
     rules_used: dict = None  # user rules (gradgen.rule) the forward calls, by name
 

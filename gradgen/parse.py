@@ -110,7 +110,9 @@ class _Parser:
                 output, output_name = self._return(stmt)
             else:
                 self._statement(stmt)
-        numpy_alias = next(iter(sorted(self.scope.numpy_aliases)), "np")
+        # the name rule templates use for numpy: one the function does not shadow with a local
+        usable = [a for a in sorted(self.scope.numpy_aliases) if a not in self.locals]
+        numpy_alias = usable[0] if usable else None  # None: gradgen imports numpy itself
         reserved = set(self.locals) | {p.name for p in params} | set(self.module_names)
         reserved |= self.scope.numpy_aliases | set(self.scope.bindings)
         return Graph(name=self.fn.name, filename=self.ctx.filename, params=params, body=self.region,
@@ -570,6 +572,11 @@ class _Parser:
                                      hint="compute it outside the derived function and pass it in")
             if kind is None and path[0] not in self.runtime_names:
                 self._global_name(ast.copy_location(ast.Name(id=path[0], ctx=ast.Load()), func))
+            if kind == "constant" and len(path) > 1:
+                stmt = self.scope.bindings[path[0]]
+                raise self.ctx.error(expr, f"call to '{shown}': '{path[0]}' is rebound at line "
+                                     f"{stmt.lineno}, so it is not numpy here",
+                                     hint=f"do not rebind '{path[0]}' at module level")
             if kind == "import" and len(path) > 1:
                 stmt = self.scope.bindings[path[0]]
                 origin = _import_origin(stmt, path[0])

@@ -7,6 +7,8 @@ and the CLI (with a file it reads but never runs).
 from __future__ import annotations
 
 import ast
+import contextlib
+import sys
 from dataclasses import dataclass
 
 from . import __version__
@@ -31,11 +33,30 @@ class DerivedSpec:
 def parse_source(source: str, filename: str) -> tuple[SourceContext, ast.Module, ModuleScope]:
     ctx = SourceContext(source, filename)
     try:
-        tree = ast.parse(source, filename=filename)
-    except SyntaxError as err:
+        with deep_recursion(ctx):
+            tree = ast.parse(source, filename=filename)
+    except (SyntaxError, MemoryError) as err:
+        if isinstance(err, MemoryError):
+            raise GradgenError("the file is nested too deeply for Python's parser", filename=filename) from None
         raise GradgenError(f"syntax error: {err.msg}", filename=filename, lineno=err.lineno,
                            col=err.offset, source_line=err.text, construct="syntax") from None
     return ctx, tree, read_scope(tree)
+
+
+@contextlib.contextmanager
+def deep_recursion(ctx: SourceContext | None = None):
+    """Room for expressions nested hundreds deep (each stage walks the AST recursively); past
+    even that, a located GradgenError rather than a RecursionError."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))
+    try:
+        yield
+    except RecursionError:
+        raise GradgenError("an expression is nested too deeply for gradgen",
+                           filename=ctx.filename if ctx else None,
+                           hint="split it into several assignments") from None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def build_unit(ctx: SourceContext, scope: ModuleScope, fn: ast.FunctionDef, wrt=None,
@@ -79,7 +100,7 @@ def derived_functions(ctx: SourceContext, tree: ast.Module) -> list[DerivedSpec]
                     derive_names.add(alias.asname or "derive")
     found = []
     for node in ast.walk(tree):
-        if not isinstance(node, ast.FunctionDef):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         for deco in node.decorator_list:
             call = deco if isinstance(deco, ast.Call) else None
@@ -87,6 +108,9 @@ def derived_functions(ctx: SourceContext, tree: ast.Module) -> list[DerivedSpec]
             is_derive = (isinstance(target, ast.Attribute) and target.attr == "derive"
                          and isinstance(target.value, ast.Name) and target.value.id in gradgen_modules) \
                 or (isinstance(target, ast.Name) and target.id in derive_names)
+            if is_derive and isinstance(node, ast.AsyncFunctionDef):
+                raise ctx.error(node, "async functions cannot be derived",
+                                hint="derive a plain def; await outside it", construct="async def")
             if is_derive:
                 found.append(DerivedSpec(node, _decorator_wrt(ctx, call), _decorator_flag(call, "check_shapes")))
     found.sort(key=lambda spec: spec.node.lineno)
@@ -119,8 +143,9 @@ def generate_graph(source: str, filename: str, *, function: str | None = None, w
     from .dot import to_dot
 
     ctx, tree, scope = parse_source(source, filename)
-    return to_dot([build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt, tree=tree)
-                   for spec in _selected(ctx, tree, function, filename)])
+    with deep_recursion(ctx):
+        return to_dot([build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt, tree=tree)
+                       for spec in _selected(ctx, tree, function, filename)])
 
 
 def _selected(ctx, tree, function, filename) -> list[DerivedSpec]:
@@ -128,7 +153,11 @@ def _selected(ctx, tree, function, filename) -> list[DerivedSpec]:
     if function is not None:
         specs = [s for s in specs if s.node.name == function]
         if not specs:
-            candidates = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+            candidates = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                          and n.name == function]
+            if candidates and isinstance(candidates[0], ast.AsyncFunctionDef):
+                raise ctx.error(candidates[0], "async functions cannot be derived",
+                                hint="derive a plain def; await outside it", construct="async def")
             if not candidates:
                 raise GradgenError(f"no function named '{function}' at the top level of this file",
                                    filename=filename)
@@ -146,6 +175,7 @@ def generate(source: str, filename: str, *, function: str | None = None, wrt=Non
     """The backward module for the derived functions in ``source`` (or the one named)."""
     ctx, tree, scope = parse_source(source, filename)
     specs = _selected(ctx, tree, function, filename)
-    units = [build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt,
-                        check_shapes=check_shapes or spec.check_shapes, tree=tree) for spec in specs]
-    return module_text(units, source_name or filename, command)
+    with deep_recursion(ctx):
+        units = [build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt,
+                            check_shapes=check_shapes or spec.check_shapes, tree=tree) for spec in specs]
+        return module_text(units, source_name or filename, command)
