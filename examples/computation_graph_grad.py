@@ -4,7 +4,6 @@ cost_backward: gradients of cost w.r.t. (a, b, c)
 
 Regenerate it from the project root with: python -m gradgen examples/computation_graph.py -o examples/computation_graph_grad.py
 """
-import numpy as np
 
 
 def cost_value_and_grad(a, b, c, dJ=1.0):
@@ -15,7 +14,6 @@ def cost_value_and_grad(a, b, c, dJ=1.0):
     u = b * c
     v = a + u
     J = 3 * v
-    dJ = np.asarray(dJ, dtype=np.result_type(J, 1.0))  # the seed in the result's precision, at least a float
     # J = 3 * v   (line 20)
     dv = dJ * 3
     # v = a + u   (line 19)

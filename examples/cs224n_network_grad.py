@@ -7,6 +7,15 @@ Regenerate it from the project root with: python -m gradgen examples/cs224n_netw
 import numpy as np
 
 
+def _seed_like(out, seed):
+    """The seed in the result's floating precision, so float32 work stays float32 (and an
+    integer result still gets float adjoints); float64 and Python floats pass untouched."""
+    dtype = getattr(out, 'dtype', None)
+    if dtype is None or dtype == np.float64:
+        return seed
+    return np.asarray(seed, dtype=np.result_type(dtype, 1.0))
+
+
 def _scatter_rows(grad, index, like):
     """Zeros shaped like ``like`` with grad added at rows ``index`` (repeats add up): exactly
     np.add.at(out, index, grad), done with np.bincount, which is several times faster."""
@@ -32,7 +41,7 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     e = np.exp(theta - theta.max(axis=1, keepdims=True))
     yhat = e / e.sum(axis=1, keepdims=True)
     J = -np.sum(y * np.log(yhat)) / n
-    dJ = np.asarray(dJ, dtype=np.result_type(J, 1.0))  # the seed in the result's precision, at least a float
+    dJ = _seed_like(J, dJ)
     # J = -np.sum(y * np.log(yhat)) / n   (line 31): log-softmax
     dneg = dJ / n
     dsummed = -dneg

@@ -11,6 +11,15 @@ def softplus(z):
     return np.logaddexp(0.0, z)
 
 
+def _seed_like(out, seed):
+    """The seed in the result's floating precision, so float32 work stays float32 (and an
+    integer result still gets float adjoints); float64 and Python floats pass untouched."""
+    dtype = getattr(out, 'dtype', None)
+    if dtype is None or dtype == np.float64:
+        return seed
+    return np.asarray(seed, dtype=np.result_type(dtype, 1.0))
+
+
 def loss_value_and_grad(W, b, x, y, dout=1.0):
     """Value of loss and its gradients w.r.t. (W, b).
 
@@ -20,7 +29,7 @@ def loss_value_and_grad(W, b, x, y, dout=1.0):
     h = softplus(xW_plus_b)
     h_minus_y = h - y
     out = np.mean(h_minus_y ** 2)
-    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
+    dout = _seed_like(out, dout)
     # return np.mean((h - y) ** 2)   (line 27)
     dh_minus_y = 2 * h_minus_y * (dout / np.size(h))  # (B, H)
     # h: "f[B, H]" = softplus(x @ W + b)   (line 26)

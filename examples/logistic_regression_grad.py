@@ -7,6 +7,15 @@ Regenerate it from the project root with: python -m gradgen examples/logistic_re
 import numpy as np
 
 
+def _seed_like(out, seed):
+    """The seed in the result's floating precision, so float32 work stays float32 (and an
+    integer result still gets float adjoints); float64 and Python floats pass untouched."""
+    dtype = getattr(out, 'dtype', None)
+    if dtype is None or dtype == np.float64:
+        return seed
+    return np.asarray(seed, dtype=np.result_type(dtype, 1.0))
+
+
 def loss_value_and_grad(w, b, X, y, dJ=1.0):
     """Value of loss and its gradients w.r.t. (w, b).
 
@@ -15,7 +24,7 @@ def loss_value_and_grad(w, b, X, y, dJ=1.0):
     z = X @ w + b
     p = 1 / (1 + np.exp(-z))
     J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    dJ = np.asarray(dJ, dtype=np.result_type(J, 1.0))  # the seed in the result's precision, at least a float
+    dJ = _seed_like(J, dJ)
     # J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))   (line 20): sigmoid + binary cross-entropy
     davg = -dJ
     dz = davg / np.size(y) * (y - p)        # (N,)

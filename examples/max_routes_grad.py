@@ -8,6 +8,15 @@ Regenerate it from the project root with: python -m gradgen examples/max_routes.
 import numpy as np
 
 
+def _seed_like(out, seed):
+    """The seed in the result's floating precision, so float32 work stays float32 (and an
+    integer result still gets float adjoints); float64 and Python floats pass untouched."""
+    dtype = getattr(out, 'dtype', None)
+    if dtype is None or dtype == np.float64:
+        return seed
+    return np.asarray(seed, dtype=np.result_type(dtype, 1.0))
+
+
 def f_value_and_grad(x, y, z, dout=1.0):
     """Value of f and its gradients w.r.t. (x, y, z).
 
@@ -16,7 +25,6 @@ def f_value_and_grad(x, y, z, dout=1.0):
     q = x + y
     m = np.maximum(y, z)
     out = q * m
-    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
     # out = q * m   (line 20)
     dq = dout * m
     dm = dout * q
@@ -42,7 +50,7 @@ def f_sum_value_and_grad(x, y, z, dout=1.0):
     x_plus_y = x + y
     max_y_z = np.maximum(y, z)
     out = np.sum(x_plus_y * max_y_z)
-    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
+    dout = _seed_like(out, dout)
     # return np.sum((x + y) * np.maximum(y, z))   (line 26)
     dx_plus_y = dout * max_y_z              # (N,)
     dmax_y_z = dout * x_plus_y              # (N,)

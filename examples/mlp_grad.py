@@ -7,6 +7,15 @@ Regenerate it from the project root with: python -m gradgen examples/mlp.py -o e
 import numpy as np
 
 
+def _seed_like(out, seed):
+    """The seed in the result's floating precision, so float32 work stays float32 (and an
+    integer result still gets float adjoints); float64 and Python floats pass untouched."""
+    dtype = getattr(out, 'dtype', None)
+    if dtype is None or dtype == np.float64:
+        return seed
+    return np.asarray(seed, dtype=np.result_type(dtype, 1.0))
+
+
 def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     """Value of mse and its gradients w.r.t. (W1, b1, W2, b2).
 
@@ -16,7 +25,7 @@ def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     Yhat = h @ W2 + b2
     Yhat_minus_Y = Yhat - Y
     out = np.mean(Yhat_minus_Y ** 2)
-    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
+    dout = _seed_like(out, dout)
     # return np.mean((Yhat - Y) ** 2)   (line 21)
     dYhat_minus_Y = 2 * Yhat_minus_Y * (dout / np.size(Yhat))  # (N, K)
     # Yhat = h @ W2 + b2   (line 20)

@@ -7,6 +7,15 @@ Regenerate it from the project root with: python -m gradgen examples/neuron_scor
 import numpy as np
 
 
+def _seed_like(out, seed):
+    """The seed in the result's floating precision, so float32 work stays float32 (and an
+    integer result still gets float adjoints); float64 and Python floats pass untouched."""
+    dtype = getattr(out, 'dtype', None)
+    if dtype is None or dtype == np.float64:
+        return seed
+    return np.asarray(seed, dtype=np.result_type(dtype, 1.0))
+
+
 def score_value_and_grad(W, b, u, x, ds=1.0):
     """Value of score and its gradients w.r.t. (W, b, u, x).
 
@@ -15,7 +24,7 @@ def score_value_and_grad(W, b, u, x, ds=1.0):
     z = W @ x + b
     h = 1 / (1 + np.exp(-z))
     s = u @ h
-    ds = np.asarray(ds, dtype=np.result_type(s, 1.0))  # the seed in the result's precision, at least a float
+    ds = _seed_like(s, ds)
     # s = u @ h   (line 20)
     du = ds * h                             # (H,)
     dh = ds * u                             # (H,)

@@ -7,6 +7,15 @@ Regenerate it from the project root with: python -m gradgen examples/weight_norm
 import numpy as np
 
 
+def _seed_like(out, seed):
+    """The seed in the result's floating precision, so float32 work stays float32 (and an
+    integer result still gets float adjoints); float64 and Python floats pass untouched."""
+    dtype = getattr(out, 'dtype', None)
+    if dtype is None or dtype == np.float64:
+        return seed
+    return np.asarray(seed, dtype=np.result_type(dtype, 1.0))
+
+
 def f_value_and_grad(x, W, dout=1.0):
     """Value of f and its gradients w.r.t. (x, W).
 
@@ -14,7 +23,7 @@ def f_value_and_grad(x, W, dout=1.0):
     """
     q = W @ x
     out = np.sum(q ** 2)
-    dout = np.asarray(dout, dtype=np.result_type(out, 1.0))  # the seed in the result's precision, at least a float
+    dout = _seed_like(out, dout)
     # return np.sum(q ** 2)   (line 18)
     dq = 2 * q * dout                       # (N,)
     # q = W @ x   (line 17)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import inspect
 import linecache
 
 from .emit import function_names
 from .errors import GradgenError
-from .load import load_module
+from .load import load_functions
 from .paths import project_root, shown_path
 from .user_rules import registered
 from .pipeline import build_unit, deep_recursion, module_text, parse_source
@@ -58,12 +59,9 @@ class DerivedFunction:
         self.wrt = tuple(unit.backward.wrt)
         # The functions that run read the forward's globals live (a constant rebound later is
         # seen by both), so they are built from the module without its copied header.
-        namespace = _LiveGlobals(fn, [r.globals for r in (unit.graph.rules_used or {}).values()
-                                      if r.globals])
-        load_module(runtime_text, fn.__qualname__, namespace)
-        vg_name, bw_name = function_names(fn.__name__)
-        self.value_and_grad = namespace[vg_name]
-        self.backward = namespace[bw_name]
+        self.value_and_grad, self.backward = load_functions(
+            runtime_text, fn.__qualname__, fn.__globals__, _bindings(fn, unit),
+            list(function_names(fn.__name__)))
         self.seed_name = list(inspect.signature(self.backward).parameters)[-1]
 
     def __call__(self, *args, **kwargs):
@@ -73,23 +71,20 @@ class DerivedFunction:
         return f"<gradgen.derive {self.forward.__qualname__} wrt={self.wrt}>"
 
 
-class _LiveGlobals(dict):
-    """Globals for the generated functions: their own helpers, then the forward's closure
-    cells and module globals, looked up at call time, exactly as the forward sees them."""
-
-    def __init__(self, fn, more=()):
-        super().__init__(__builtins__=fn.__globals__.get("__builtins__", __builtins__))
-        self._module = fn.__globals__
-        self._more = list(more)  # the modules of user rules the backward inlines
-        self._cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
-
-    def __missing__(self, name):
-        if name in self._cells:
-            return self._cells[name].cell_contents
-        for namespace in [self._module, *self._more]:
-            if name in namespace:
-                return namespace[name]
-        raise KeyError(name)
+def _bindings(fn, unit) -> dict:
+    """Names the generated code reads that the forward's module does not define: the
+    forward's closure variables, and globals of user rules written in other modules."""
+    cells = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__ or ())))
+    rule_globals = [r.globals for r in (unit.graph.rules_used or {}).values() if r.globals]
+    found = {}
+    for name in unit.graph.module_names:
+        if name in fn.__globals__ or name in builtins.__dict__:
+            continue
+        if name in cells:
+            found[name] = cells[name]
+        else:
+            found.update({name: g[name] for g in rule_globals if name in g})
+    return found
 
 
 def _registered_rules(fn) -> dict:

@@ -159,14 +159,18 @@ class _FunctionBuilder:
             graph.output.hint = graph.output_name
 
     def _claim(self, base: str, candidates=None) -> str:
-        reserved = self.graph.reserved | BUILTIN_NAMES  # a temporary must not hide len, max, ...
+        """A free name: the first candidate, else base_2, base_3, ... (deterministic)."""
+        taken = self._taken
         for name in candidates or [base]:
-            if name not in self.claimed and name not in reserved:
+            if name not in taken:
+                taken.add(name)
                 self.claimed.add(name)
                 return name
-        n = 2
-        while f"{base}_{n}" in self.claimed or f"{base}_{n}" in reserved:
+        n = self._next_suffix.get(base, 2)
+        while f"{base}_{n}" in taken:
             n += 1
+        self._next_suffix[base] = n + 1
+        taken.add(f"{base}_{n}")
         self.claimed.add(f"{base}_{n}")
         return f"{base}_{n}"
 
@@ -175,6 +179,9 @@ class _FunctionBuilder:
         fixed = {p.name for p in graph.params} | set(graph.module_names)
         fixed |= set(function_names(graph.name))
         self.claimed = set(fixed)
+        # a temporary must not hide a user name, a builtin (len, max, ...) or a claimed name
+        self._taken = set(fixed) | graph.reserved | BUILTIN_NAMES
+        self._next_suffix: dict[str, int] = {}
         self.numpy_alias = graph.numpy_alias
         if graph.numpy_alias is None:
             self.numpy_alias = self._claim("np")  # gradgen imports numpy itself, under a free name
@@ -188,6 +195,7 @@ class _FunctionBuilder:
                     continue
                 if out.user and out.hint not in self.claimed:
                     self.claimed.add(out.hint)
+                    self._taken.add(out.hint)
                     self.names[out.placeholder] = out.hint
                 else:
                     self.names[out.placeholder] = self._claim(out.hint)
@@ -264,12 +272,10 @@ class _FunctionBuilder:
                 seed_check.body[0].value.args[0] = _copy(output)
                 body.append(seed_check)
             # float32 in, float32 out: a Python-float seed must not turn the adjoints into float64
-            cast = ast.parse(f"{self.seed} = {alias}.asarray({self.seed}, dtype={alias}.result_type(OUT, 1.0))"
-                             ).body[0]
-            cast.value.keywords[0].value.args[0] = _copy(output)
-            self.comments.append("the seed in the result's precision, at least a float")
-            cast.targets = [ast.Name(id=_TRAILING.format(self.seed, len(self.comments) - 1), ctx=ast.Store())]
-            body.append(cast)
+            if not all(p.value.python_scalar for p in graph.params):  # NumPy precision to keep
+                cast = ast.parse(f"{self.seed} = _seed_like(OUT, {self.seed})").body[0]
+                cast.value.args[0] = _copy(output)
+                body.append(cast)
         for block, block_body in blocks:
             identities = f": {', '.join(block.identities)}" if block.identities else ""
             self.comments.append(f"{block.stmt.text}   (line {block.stmt.lineno}){identities}")

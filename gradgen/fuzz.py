@@ -240,10 +240,12 @@ MAX_RANK = 4
 class _Gen:
     """Draws one program from a chooser."""
 
-    def __init__(self, ch, annotated, exotic=True):
+    def __init__(self, ch, annotated, exotic=True, extended=True):
         self.ch = ch
         self.annotated = annotated
         self.exotic = exotic
+        self.extended = extended  # the NumPy surface beyond the basic grammar (README's table)
+        self.scipy_imports = set()
         self.sizes = {}
         self.named = []  # named dims in use
         self.params: list[Param] = []
@@ -374,7 +376,7 @@ class _Gen:
             return self.leaf()
         kinds = ["unary"] * 4 + ["binary"] * 6 + ["reduce"] * 3 + ["matmul"] * 2 + ["shape"] * 3 + \
             ["index"] * 3 + ["where"] + ["join"] + ["maxmin"] * 2 + ["pow"] * 2 + ["pick"] + \
-            ["composite"] * 3
+            ["composite"] * 3 + (["extended"] * 5 if self.extended else [])
         kind = self.ch.choice(kinds)
         out = getattr(self, f"_{kind}")(depth)
         if out is None or not self.ok_shape(out.shape):
@@ -383,6 +385,303 @@ class _Gen:
 
     def _pick(self, depth):
         return self.leaf()
+
+    # -- the wider surface: README's table beyond the basic grammar --------------------
+
+    def call(self, template, args, shape, check=None, dparams=None, positive=False):
+        """A call written from a template: {0}, {1}... the arguments, {np} numpy, {K} the margin
+        checker (in the instrumented copy), {sp} scipy.special names."""
+        if dparams is None:
+            dparams = frozenset().union(*[a.dparams for a in args if isinstance(a, E)]) if args else frozenset()
+        return E("call", list(args), {"t": template, "c": check or template}, tuple(shape),
+                 dparams=dparams, positive=positive)
+
+    def _axis_for(self, rank, tuples=True):
+        r = self.ch.int(0, 4 if tuples else 2) if rank else 0
+        if r == 0:
+            return None
+        if r <= 2 or not tuples:
+            return self.ch.int(-rank, rank - 1)
+        axes = [ax for ax in range(rank) if self.ch.chance(0.5)] or [0]
+        return tuple(ax - rank if self.ch.chance(0.3) else ax for ax in axes)
+
+    @staticmethod
+    def _norm_axes(axis, rank):
+        if axis is None:
+            return tuple(range(rank))
+        return tuple(sorted(a % rank for a in (axis if isinstance(axis, tuple) else (axis,))))
+
+    def _reduced(self, shape, axis, keepdims):
+        axes = self._norm_axes(axis, len(shape))
+        return tuple(ONE if i in axes else d for i, d in enumerate(shape)) if keepdims else \
+            tuple(d for i, d in enumerate(shape) if i not in axes)
+
+    def _extended(self, depth):
+        kind = self.ch.choice(["unary"] * 4 + ["binary"] * 2 + ["clip"] * 2 + ["stat"] * 3 + ["cumsum",
+                               "axes", "axes", "flip", "roll", "squeeze", "take", "tile", "repeat",
+                               "pad", "einsum", "einsum", "norm", "trace", "tri", "linalg", "special",
+                               "special"])
+        a = self.expr(depth - 1)
+        rank = len(a.shape)
+        if kind == "unary":
+            fn = self.ch.choice(["log1p", "expm1", "log2", "log10", "exp2", "square", "reciprocal",
+                                 "cbrt", "sinh", "cosh", "tan", "arcsin", "arccos", "arctan",
+                                 "arcsinh", "arccosh", "arctanh"])
+            if fn in ("log1p", "log2", "log10", "reciprocal"):
+                a = self.positive(a)
+            elif fn in ("tan", "arcsin", "arccos", "arctanh"):
+                a = self.bin_node("*", E("const", attrs={"text": "0.9"}, shape=(), pyfloat=True),
+                                  self.unary_node("tanh", a, form="np"), form="op")
+            elif fn == "arccosh":
+                a = self.add(E("const", attrs={"text": "1.5"}, shape=(), pyfloat=True), self.positive(a))
+            check = "{K}.edge({np}.cbrt, {0})" if fn == "cbrt" else None
+            return self.call(f"{{np}}.{fn}({{0}})", [a], a.shape, check=check)
+        if kind == "binary":
+            fn = self.ch.choice(["arctan2", "hypot", "logaddexp"])
+            b = self.other_operand(a, depth)
+            shape = broadcast(a.shape, b.shape)
+            if shape is None:
+                return None
+            x, y = (a, b) if self.ch.chance(0.5) else (b, a)
+            check = f"{{K}}.{fn}({{0}}, {{1}})" if fn != "logaddexp" else None
+            return self.call(f"{{np}}.{fn}({{0}}, {{1}})", [x, y], shape, check=check)
+        if kind == "clip":
+            def bound(centre):
+                r = self.ch.int(0, 3)
+                if r == 0:
+                    return "None", None
+                if r == 1:
+                    return repr(centre), None
+                b = self.other_operand(a, depth)
+                return None, self.bin_node("+", E("const", attrs={"text": repr(centre)}, shape=(), pyfloat=True),
+                                           self.bin_node("*", E("const", attrs={"text": "0.3"}, shape=(), pyfloat=True),
+                                                         self.unary_node("tanh", b, form="np"), form="op"), form="op")
+            lo_text, lo = bound(-0.5)
+            hi_text, hi = bound(0.5)
+            if lo_text == "None" and hi_text == "None":
+                hi_text = "0.5"
+            args, texts = [a], []
+            for text, value in ((lo_text, lo), (hi_text, hi)):
+                if value is None:
+                    texts.append(text)
+                else:
+                    args.append(value)
+                    texts.append("{%d}" % (len(args) - 1))
+            shape = broadcast(*[v.shape for v in args])
+            if shape is None or not self.ok_shape(shape):
+                return None
+            if self.ch.chance(0.3) and not a.pyfloat:
+                user = "{0}.clip(" + ", ".join(texts) + ")"
+            else:
+                user = "{np}.clip({0}, " + ", ".join(texts) + ")"
+            return self.call(user, args, shape, check="{K}.clip({0}, " + ", ".join(texts) + ")")
+        if a.pyfloat:
+            return None
+        if kind == "stat":
+            fn = self.ch.choice(["prod", "var", "std", "var", "std"])
+            axis = self._axis_for(rank)
+            keepdims = self.ch.chance(0.4)
+            count = math.prod(self.length(a.shape[i]) for i in self._norm_axes(axis, rank)) if rank else 1
+            ddof = 1 if fn != "prod" and count > 1 and self.ch.chance(0.4) else 0
+            args = ([f"axis={axis!r}"] if axis is not None else []) + ([f"ddof={ddof}"] if ddof else []) + \
+                (["keepdims=True"] if keepdims else [])
+            if fn == "prod":
+                a = self.bin_node("+", E("const", attrs={"text": "1.0"}, shape=(), pyfloat=True),
+                                  self.bin_node("*", E("const", attrs={"text": "0.5"}, shape=(), pyfloat=True),
+                                                self.unary_node("tanh", a, form="np"), form="op"), form="op")
+            if fn in ("var", "std") and count - ddof < 1:
+                return None
+            method = self.ch.chance(0.3)
+            user = ("{0}." + fn + "(" + ", ".join(args) + ")") if method else \
+                ("{np}." + fn + "(" + ", ".join(["{0}"] + args) + ")")
+            check = "{K}.std({0}, " + repr(axis) + ", " + str(ddof) + ", " + str(keepdims) + ")" if fn == "std" else None
+            return self.call(user, [a], self._reduced(a.shape, axis, keepdims), check=check)
+        if kind == "cumsum":
+            axis = None if not rank or self.ch.chance(0.3) else self.ch.int(-rank, rank - 1)
+            shape = (_prod(a.shape),) if axis is None else a.shape
+            user = "{np}.cumsum({0}" + ("" if axis is None else f", axis={axis}") + ")"
+            if self.ch.chance(0.3):
+                user = "{0}.cumsum(" + ("" if axis is None else f"axis={axis}") + ")"
+            return self.call(user, [a], shape)
+        if kind == "axes" and rank >= 2:
+            i, j = self.ch.int(-rank, rank - 1), self.ch.int(-rank, rank - 1)
+            if self.ch.chance(0.5):
+                order = list(range(rank))
+                order[i % rank], order[j % rank] = order[j % rank], order[i % rank]
+                user = "{np}.swapaxes({0}, %d, %d)" % (i, j) if self.ch.chance(0.7) else "{0}.swapaxes(%d, %d)" % (i, j)
+                return self.call(user, [a], tuple(a.shape[k] for k in order))
+            src = list(range(rank))
+            k = self.ch.int(1, rank)
+            srcs = [src.pop(self.ch.int(0, len(src) - 1)) for _ in range(k)]
+            dsts = list(range(rank))
+            dst = [dsts.pop(self.ch.int(0, len(dsts) - 1)) for _ in range(k)]
+            rest = [ax for ax in range(rank) if ax not in srcs]
+            order = [None] * rank
+            for s_, d_ in zip(srcs, dst):
+                order[d_] = s_
+            it = iter(rest)
+            order = [o if o is not None else next(it) for o in order]
+            fmt = (lambda v: str(v[0])) if k == 1 and self.ch.chance(0.5) else (lambda v: repr(tuple(v)))
+            return self.call("{np}.moveaxis({0}, %s, %s)" % (fmt(srcs), fmt([d - rank if self.ch.chance(0.3) else d for d in dst])),
+                             [a], tuple(a.shape[o] for o in order))
+        if kind == "flip" and rank:
+            axis = self._axis_for(rank)
+            user = "{np}.flip({0}" + ("" if axis is None else f", {axis!r}") + ")"
+            return self.call(user, [a], a.shape)
+        if kind == "roll" and rank:
+            if self.ch.chance(0.3):
+                return self.call("{np}.roll({0}, %d)" % self.ch.int(-5, 5), [a], a.shape)
+            axis = self._axis_for(rank)
+            if isinstance(axis, tuple):
+                shift = tuple(self.ch.int(-3, 3) for _ in axis)
+            else:
+                shift = self.ch.int(-3, 3)
+            return self.call("{np}.roll({0}, %r, axis=%r)" % (shift, axis), [a], a.shape)
+        if kind == "squeeze":
+            ones = [i for i, d in enumerate(a.shape) if d.is_one]
+            if ones and self.ch.chance(0.7):
+                pick = [i for i in ones if self.ch.chance(0.6)] or ones[:1]
+                axis = pick[0] if len(pick) == 1 and self.ch.chance(0.5) else tuple(pick)
+                user = "{np}.squeeze({0}, axis=%r)" % (axis,) if self.ch.chance(0.7) else "{0}.squeeze(%r)" % (axis,)
+                return self.call(user, [a], tuple(d for i, d in enumerate(a.shape) if i not in pick))
+            if rank >= MAX_RANK:
+                return None
+            pos = self.ch.int(-(rank + 1), rank)
+            shape = list(a.shape)
+            shape.insert(pos % (rank + 1), ONE)
+            return self.call("{np}.expand_dims({0}, %d)" % pos, [a], tuple(shape))
+        if kind == "take" and rank:
+            axis = self.ch.choice([None] + list(range(-rank, rank)))
+            n = self.size(a.shape) if axis is None else self.length(a.shape[axis])
+            if self.ch.chance(0.3):
+                i = self.ch.int(-n, n - 1)
+                shape = () if axis is None else a.shape[:axis % rank] + a.shape[axis % rank + 1:]
+                idx = str(i)
+            else:
+                items = [self.ch.int(-n, n - 1) for _ in range(self.ch.int(1, 4))]
+                idx = repr(items)
+                d = self.anon_dim(len(items))
+                shape = (d,) if axis is None else a.shape[:axis % rank] + (d,) + a.shape[axis % rank + 1:]
+            user = "{np}.take({0}, %s%s)" % (idx, "" if axis is None else f", axis={axis}")
+            return self.call(user, [a], shape)
+        if kind == "tile":
+            reps = self.ch.choice([2, (2, 1), (1, 2), (2, 1, 1), (1, 3)])
+            reps_t = (reps,) if isinstance(reps, int) else reps
+            full = max(len(reps_t), rank)
+            reps_t = (1,) * (full - len(reps_t)) + reps_t
+            shape = (ONE,) * (full - rank) + a.shape
+            out = tuple(d if r == 1 else (Dim(r) * d if not d.is_one else Dim(r)) for d, r in zip(shape, reps_t))
+            if not self.ok_shape(out):
+                return None
+            return self.call("{np}.tile({0}, %r)" % (reps,), [a], out)
+        if kind == "repeat":
+            r = self.ch.int(2, 3)
+            if not rank or self.ch.chance(0.3):
+                out = (Dim(r) * _prod(a.shape),)
+                user = "{np}.repeat({0}, %d)" % r
+            else:
+                axis = self.ch.int(-rank, rank - 1)
+                out = tuple(Dim(r) * d if i == axis % rank else d for i, d in enumerate(a.shape))
+                user = "{np}.repeat({0}, %d, axis=%d)" % (r, axis) if self.ch.chance(0.7) else \
+                    "{0}.repeat(%d, axis=%d)" % (r, axis)
+            if not self.ok_shape(out):
+                return None
+            return self.call(user, [a], out)
+        if kind == "pad" and rank:
+            if self.ch.chance(0.4):
+                w = self.ch.int(0, 1)
+                widths = [(w, w)] * rank
+                text = str(w)
+            else:
+                widths = [(self.ch.int(0, 1), self.ch.int(0, 2)) for _ in range(rank)]
+                text = repr(tuple(widths))
+            out = tuple(d if b + e == 0 else self.anon_dim(self.length(d) + b + e, one=False)
+                        for d, (b, e) in zip(a.shape, widths))
+            if not self.ok_shape(out):
+                return None
+            return self.call("{np}.pad({0}, %s)" % text, [a], out)
+        if kind == "einsum" and rank:
+            letters = "ijklmn"
+            la = letters[:rank]
+            dims = dict(zip(la, a.shape))
+            # the second operand: some of a's letters and maybe a new one
+            lb = "".join(c for c in la if self.ch.chance(0.5))
+            if self.ch.chance(0.5) or not lb:
+                lb += letters[rank]
+                dims[letters[rank]] = self.dim(allow_one=False)
+            lb = "".join(lb[k] for k in sorted(range(len(lb)), key=lambda _: self.ch.int(0, 99)))
+            unary = self.ch.chance(0.25)
+            used = la if unary else "".join(dict.fromkeys(la + lb))
+            out = "".join(c for c in used if self.ch.chance(0.6))
+            out = "".join(out[k] for k in sorted(range(len(out)), key=lambda _: self.ch.int(0, 99)))
+            shape = tuple(dims[c] for c in out)
+            if not self.ok_shape(shape):
+                return None
+            if unary:
+                return self.call("{np}.einsum(%r, {0})" % f"{la}->{out}", [a], shape)
+            bshape = tuple(dims[c] for c in lb)
+            same = [v for _, v in self.pool if v.kind == "float" and v.shape == bshape and not v.pyfloat]
+            b = self.ch.choice(same) if same and self.ch.chance(0.4) else self.new_param(shape=bshape, pyfloat=False)
+            spec = f"{la},{lb}->{out}"
+            return self.call("{np}.einsum(%r, {0}, {1})" % spec, [a, b], shape)
+        if kind == "norm" and rank:
+            r = self.ch.int(0, 3)
+            if r == 0:  # the 2-norm of a vector, or the Frobenius norm
+                if rank > 2:
+                    return None
+                return self.call("{np}.linalg.norm({0})", [a], (), check="{K}.norm({0}, None, None, False)")
+            axis = self.ch.int(-rank, rank - 1)
+            order = self.ch.choice([None, None, 2, 1])
+            keepdims = self.ch.chance(0.3)
+            args = ([f"ord={order}"] if order is not None else []) + [f"axis={axis}"] + (["keepdims=True"] if keepdims else [])
+            return self.call("{np}.linalg.norm({0}, " + ", ".join(args) + ")", [a],
+                             self._reduced(a.shape, axis, keepdims),
+                             check="{K}.norm({0}, %r, %r, %r)" % (order, axis, keepdims))
+        if kind == "trace" and rank >= 1:
+            d = a.shape[-1]
+            square = [v for _, v in self.pool if v.kind == "float" and len(v.shape) == 2 and v.shape[0] == v.shape[1]
+                      and not v.pyfloat]
+            m = self.ch.choice(square) if square and self.ch.chance(0.5) else self.new_param(shape=(d, d), pyfloat=False)
+            user = "{np}.trace({0})" if self.ch.chance(0.7) else "{0}.trace()"
+            return self.call(user, [m], ())
+        if kind == "tri" and rank >= 2:
+            fn = self.ch.choice(["triu", "tril"])
+            k = self.ch.int(-1, 1)
+            return self.call("{np}.%s({0}%s)" % (fn, "" if k == 0 else f", {k}"), [a], a.shape)
+        if kind == "linalg":
+            d = self.dim(allow_one=False)
+            m = self.new_param(shape=(d, d), pyfloat=False)
+            n = self.length(d)
+            spd = self.call("({0} @ {0}.T + 3.0 * {np}.eye(%d))" % n, [m], (d, d))
+            which = self.ch.choice(["inv", "det", "solve", "solve"])
+            if which == "inv":
+                return self.call("{np}.linalg.inv({0})", [spd], (d, d))
+            if which == "det":
+                return self.call("{np}.linalg.det({0})", [spd], ())
+            bshape = self.ch.choice([(d,), (d, self.dim(allow_one=False))])
+            b = self.new_param(shape=bshape, pyfloat=False)
+            return self.call("{np}.linalg.solve({0}, {1})", [spd, b], bshape)
+        if kind == "special":
+            fn = self.ch.choice(["expit", "logit", "erf", "gammaln", "logsumexp", "softmax", "log_softmax"])
+            self.scipy_imports.add(fn)
+            if fn in ("expit", "erf"):
+                return self.call("{sp}%s({0})" % fn, [a], a.shape)
+            if fn == "logit":
+                inner = self.bin_node("+", E("const", attrs={"text": "0.5"}, shape=(), pyfloat=True),
+                                      self.bin_node("*", E("const", attrs={"text": "0.4"}, shape=(), pyfloat=True),
+                                                    self.unary_node("tanh", a, form="np"), form="op"), form="op")
+                return self.call("{sp}logit({0})", [inner], a.shape)
+            if fn == "gammaln":
+                return self.call("{sp}gammaln({0})", [self.positive(a)], a.shape)
+            if not rank:
+                return None
+            axis = self.ch.int(-rank, rank - 1)
+            if fn == "logsumexp":
+                keepdims = self.ch.chance(0.4)
+                return self.call("{sp}logsumexp({0}, axis=%d%s)" % (axis, ", keepdims=True" if keepdims else ""),
+                                 [a], self._reduced(a.shape, axis, keepdims))
+            return self.call("{sp}%s({0}, axis=%d)" % (fn, axis), [a], a.shape)
+        return None
 
     # -- composites gradgen fuses (simplify.py), and common idioms -----------------------
 
@@ -882,7 +1181,8 @@ class _Gen:
         ishape = (self.dim(allow_one=False),) if self.ch.chance(0.75) else (self.dim(False), self.dim(False))
         if self.size(ishape) > 12:
             ishape = ishape[:1]
-        fixed = np.array([self.ch.int(0, n - 1) for _ in range(self.size(ishape))], dtype=np.int64)
+        fixed = np.array([self.ch.int(-n, -1) if self.ch.chance(0.15) else self.ch.int(0, n - 1)
+                          for _ in range(self.size(ishape))], dtype=np.int64)  # negative ones too
         fixed = fixed.reshape(self.concrete_shape(ishape))
         name = self.fresh_name(["idx", "words", "ids", "rows", "cols", "j"])
         p = Param(name, ishape, "int", fixed=fixed)
@@ -1075,6 +1375,11 @@ class _Render:
     def r_ref(self, e):
         return e.attrs["name"]
 
+    def r_call(self, e, *args):
+        template = e.attrs["c"] if self.check else e.attrs["t"]
+        return "(" + template.format(*args, np=self.np, K=_CHECK_K,
+                                     sp="__fuzz_sp__." if self.check else "") + ")"
+
     def r_const(self, e):
         text = e.attrs["text"]
         return f"({text})" if text.startswith("-") else text
@@ -1259,6 +1564,8 @@ def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed, keep=N
         header.append(f"import numpy as {gen.np}")
     if gen.from_imports:
         header.append(f"from numpy import {', '.join(sorted(gen.from_imports))}")
+    if gen.scipy_imports:
+        header.append(f"from scipy.special import {', '.join(sorted(gen.scipy_imports))}")
     header.append("import gradgen")
     for name, value in gen.constants.items():
         header.append(f"{name} = {value!r}")
@@ -1273,9 +1580,10 @@ def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed, keep=N
                    keep=frozenset(range(len(gen.stmts))) if keep is None else frozenset(keep))
 
 
-def make_program(ch, annotated=False) -> Program:
-    """One random program from a chooser (RandomChooser or HypothesisChooser)."""
-    gen = _Gen(ch, annotated)
+def make_program(ch, annotated=False, extended=True) -> Program:
+    """One random program from a chooser (RandomChooser or HypothesisChooser); ``extended``
+    adds the NumPy surface beyond the basic grammar (clip, var/std, einsum, linalg, ...)."""
+    gen = _Gen(ch, annotated, extended=extended)
     gen.run()
     _annotate_params(gen)
     wrt = None
@@ -1292,7 +1600,7 @@ def make_program(ch, annotated=False) -> Program:
     return render_program(gen, wrt, check_shapes, input_seed, scalar_seed)
 
 
-def programs(annotated=False, shrinkable=False):
+def programs(annotated=False, shrinkable=False, extended=True):
     """A Hypothesis strategy of Programs.
 
     By default each program is built from one drawn seed with ``random.Random``: Hypothesis's
@@ -1304,11 +1612,11 @@ def programs(annotated=False, shrinkable=False):
 
     if not shrinkable:
         return st.integers(0, 2**63 - 1).map(
-            lambda seed: make_program(RandomChooser(seed), annotated=annotated))
+            lambda seed: make_program(RandomChooser(seed), annotated=annotated, extended=extended))
 
     @st.composite
     def strategy(draw):
-        return make_program(HypothesisChooser(draw), annotated=annotated)
+        return make_program(HypothesisChooser(draw), annotated=annotated, extended=extended)
 
     return strategy()
 
@@ -1380,6 +1688,46 @@ class _Margins:
         import operator
         self._kink(np.asarray(a) - t, "a where condition")
         return {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}[op](a, t)
+
+    def edge(self, fn, x):
+        """A function with an infinite derivative at 0 (cbrt)."""
+        if np.any(np.abs(np.asarray(x)) < self.EDGE):
+            raise _Reject(f"{fn.__name__} near 0")
+        return fn(x)
+
+    def arctan2(self, a, b):
+        a_, b_ = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+        if np.any(a_ ** 2 + b_ ** 2 < self.EDGE) or np.any((b_ < 0) & (np.abs(a_) < self.KINK)):
+            raise _Reject("arctan2 near its branch cut or the origin")
+        return np.arctan2(a, b)
+
+    def hypot(self, a, b):
+        out = np.hypot(a, b)
+        if np.any(out < self.EDGE):
+            raise _Reject("hypot near 0")
+        return out
+
+    def clip(self, x, lo, hi):
+        for bound in (lo, hi):
+            if bound is not None:
+                self._kink(np.asarray(x) - np.asarray(bound), "clip")
+        if lo is not None and hi is not None and np.any(np.asarray(lo) >= np.asarray(hi)):
+            raise _Reject("clip bounds cross")
+        return np.clip(x, lo, hi)
+
+    def std(self, x, axis, ddof, keepdims):
+        out = np.std(x, axis=axis, ddof=ddof, keepdims=keepdims)
+        if np.any(out < self.EDGE):
+            raise _Reject("std near 0")
+        return out
+
+    def norm(self, x, order, axis, keepdims):
+        out = np.linalg.norm(x, ord=order, axis=axis, keepdims=keepdims)
+        if np.any(np.asarray(out) < self.EDGE):
+            raise _Reject("norm near 0")
+        if order == 1:
+            self._kink(x, "abs in a 1-norm")
+        return out
 
     def red(self, x, fn, axis, keepdims):
         out = getattr(np, fn)(x, axis=axis, keepdims=keepdims)
@@ -1507,6 +1855,9 @@ def run_program(prog: Program, directory: str, attempts: int = 12, args=None) ->
         # 1. find inputs away from kinks, with the instrumented forward
         strict = any(p.intvalued for p in prog.params)
         namespace = {_CHECK_NP: np, _CHECK_K: _Margins(strict), **prog.constants}
+        if "from scipy.special import" in prog.source:
+            import scipy.special
+            namespace["__fuzz_sp__"] = scipy.special
         exec(compile(prog.check_source, "<fuzz check>", "exec"), namespace)
         fixed, args = args, None
         for attempt in range(1 if fixed is not None else attempts):
@@ -1638,6 +1989,7 @@ def _check_program(prog, fn, derived, cli_ns, args, out):
     for (n1, g1), (n2, g2) in itertools.combinations(zip(derived.wrt, grads), 2):
         if isinstance(g1, np.ndarray) and isinstance(g2, np.ndarray) and g1.ndim and np.shares_memory(g1, g2):
             raise _Failure("gradients share memory", f"d{n1} and d{n2} are the same memory")
+    _check_float32(prog, derived, args, seed, kwargs, grads, scalar)
     # central differences, for every float parameter (those outside wrt must have none)
     grads_by_name = dict(zip(derived.wrt, grads))
     problems = []
@@ -1666,6 +2018,45 @@ def _check_program(prog, fn, derived, cli_ns, args, out):
                                f"  numeric: {_short(np.asarray(ref, dtype=np.float64))}"))
     if problems:
         raise _Failure(problems[0][0], "\n".join(m for _, m in problems))
+
+
+def _check_float32(prog, derived, args, seed, kwargs, grads64, scalar):
+    """README: gradients keep the inputs' precision, float32 in, float32 out. With every float
+    input a float32 array (and the seed too), each gradient must be float32 and agree with
+    the float64 one (which central differences vouch for) to float32 accuracy."""
+    floats = [a for p, a in zip(prog.positional, args) if p.kind == "float"]
+    if any(p.annotation == "float" for p in prog.positional):
+        return  # annotated as a Python float: float64 by contract
+    if not floats or not all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in floats):
+        return
+    args32 = [a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == np.float64 else a
+              for a in args]
+    kwargs32 = dict(kwargs)
+    if seed is not None:
+        kwargs32[derived.seed_name] = seed.astype(np.float32)
+    try:
+        with np.errstate(all="ignore"):
+            value, grads = derived.value_and_grad(*args32, **kwargs32)
+            out32 = derived(*_copy_args(args32))
+    except Exception:
+        raise _Failure("crash with float32 inputs", traceback.format_exc(limit=6))
+    if np.asarray(value).dtype != np.asarray(out32).dtype:
+        raise _Failure("float32 value dtype", f"value_and_grad's value is {np.asarray(value).dtype}, "
+                       f"the forward's {np.asarray(out32).dtype}")
+    if np.asarray(out32).dtype != np.float32:
+        return  # the forward itself promoted (a float64 constant array, say): nothing promised
+    for name, g32, g64 in zip(derived.wrt, grads, grads64):
+        if np.asarray(g32).dtype != np.float32:
+            raise _Failure("float32 in, not float32 out",
+                           f"d{name} is {np.asarray(g32).dtype} for float32 inputs: {g32!r}")
+        g32 = np.asarray(g32, dtype=np.float64)
+        g64 = np.asarray(g64, dtype=np.float64)
+        scale = max(np.max(np.abs(g64), initial=0.0), 1.0)
+        err = np.max(np.abs(g32 - g64), initial=0.0) / scale
+        if not np.all(np.isfinite(g32)) or err > 1e-2:
+            raise _Failure("float32 gradient far from float64",
+                           f"d{name}: relative difference {err:.3g}\n  float32: {_short(g32)}\n"
+                           f"  float64: {_short(g64)}")
 
 
 def _short(x):
@@ -1713,7 +2104,8 @@ class Summary:
                 f"invalid (fuzzer bug) {self.invalid}")
 
 
-def run_campaign(count, seed=0, annotated=False, engine="hypothesis", on_outcome=None) -> Summary:
+def run_campaign(count, seed=0, annotated=False, engine="hypothesis", on_outcome=None,
+                 extended=True) -> Summary:
     """Generate and check ``count`` programs; never raises for a failure (see Summary)."""
     summary = Summary()
     directory = tempfile.mkdtemp(prefix="gradgen-fuzz-")
@@ -1728,14 +2120,15 @@ def run_campaign(count, seed=0, annotated=False, engine="hypothesis", on_outcome
     try:
         if engine == "random":
             for i in range(count):
-                record(make_program(RandomChooser(seed * 1_000_003 + i), annotated=annotated))
+                record(make_program(RandomChooser(seed * 1_000_003 + i), annotated=annotated,
+                                    extended=extended))
         else:
             from hypothesis import HealthCheck, Phase, given, settings
             from hypothesis import seed as hseed
 
             @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
                       suppress_health_check=list(HealthCheck), derandomize=False)
-            @given(programs(annotated=annotated))
+            @given(programs(annotated=annotated, extended=extended))
             def body(prog):
                 record(prog)
 
@@ -1776,7 +2169,7 @@ def minimize(outcome: Outcome, directory: str | None = None) -> Outcome:
     return best
 
 
-def shrink_failure(seed=0, annotated=False, count=500):
+def shrink_failure(seed=0, annotated=False, count=500, extended=True):
     """Let Hypothesis find a failing program and shrink it; returns (Program, Outcome) or None."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hseed
@@ -1786,7 +2179,7 @@ def shrink_failure(seed=0, annotated=False, count=500):
 
     @settings(max_examples=count, database=None, deadline=None,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
-    @given(programs(annotated=annotated, shrinkable=True))
+    @given(programs(annotated=annotated, shrinkable=True, extended=extended))
     def body(prog):
         outcome = run_program(prog, directory)
         if outcome.status == "failure":
@@ -1834,6 +2227,8 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=200, help="number of programs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the run (reproducible)")
     parser.add_argument("--annotated", action="store_true", help="annotate parameters with shapes")
+    parser.add_argument("--basic", action="store_true",
+                        help="only the basic grammar (leave out clip, var/std, einsum, linalg, scipy.special, ...)")
     parser.add_argument("--engine", choices=["hypothesis", "random"], default="hypothesis",
                         help="draw programs with Hypothesis (default) or random.Random")
     parser.add_argument("--shrink", action="store_true",
@@ -1848,15 +2243,15 @@ def main(argv=None) -> int:
                              "matter to the failure are dropped first)")
     args = parser.parse_args(argv)
     if args.shrink:
-        found = shrink_failure(args.seed, args.annotated, args.count)
+        found = shrink_failure(args.seed, args.annotated, args.count, extended=not args.basic)
         if found is None:
             print(f"no failure in {args.count} programs")
             return 0
         print(describe(found[1], generated=not args.no_generated))
         return 1
-    summary = run_campaign(args.count, args.seed, args.annotated, args.engine)
+    summary = run_campaign(args.count, args.seed, args.annotated, args.engine, extended=not args.basic)
     print(f"gradgen.fuzz: seed {args.seed}, {'annotated' if args.annotated else 'unannotated'}, "
-          f"engine {args.engine}, {summary.seconds:.1f} s")
+          f"{'basic' if args.basic else 'extended'} grammar, engine {args.engine}, {summary.seconds:.1f} s")
     print(summary.counts())
     if summary.refusals:
         print(f"refusals by message ({summary.unlocated} without a line number):")

@@ -33,6 +33,7 @@ class Value:
     shape: tuple | None = None  # static shape (see shapes.py), None when the rank is unknown
     known: object = None  # a non-differentiable value known statically: a Dim, -1, or a tuple of them
     dtype: str | None = None  # "float", "int" or "bool" when known
+    python_scalar: bool = False  # annotated as the builtin float or int: no NumPy precision to keep
 
     @property
     def placeholder(self) -> str:

@@ -145,6 +145,7 @@ class _Parser:
                 value.shape, value.dtype = note.shape, note.kind
                 value.rank = None if note.shape is None else len(note.shape)
                 value.active = note.kind not in ("int", "bool")  # integer inputs carry no gradient
+                value.python_scalar = isinstance(arg.annotation, ast.Name)
             self.env[arg.arg] = value
             params.append(Param(arg.arg, value, default))
         return params
@@ -399,7 +400,13 @@ class _Parser:
             self._global_name(expr)
             if self.scope.kind(expr.id) == "numpy":
                 raise self.ctx.error(expr, f"'{expr.id}' is the numpy module, not a value")
-            return self._new(expr.id, "global", literal=expr)
+            value = self._new(expr.id, "global", literal=expr)
+            number = _module_number(self.scope, expr.id)
+            if number is not None:  # EPS = 1e-5: a scalar, so shapes flow through x + EPS
+                value.rank, value.shape = 0, ()
+                value.dtype = "float" if isinstance(number, float) else "int"
+                value.python_scalar = True
+            return value
         template, inputs = self._passive_template(expr)
         return self._node("nondiff", inputs, template, hint=_hint_of(expr), rank=_passive_rank(expr))
 
@@ -1039,6 +1046,19 @@ def _rebuild(node, replace: dict):
     if isinstance(node, list):
         return [_rebuild(item, replace) for item in node]
     return node
+
+
+def _module_number(scope, name):
+    """The value of a module-level ``NAME = <number>``, else None."""
+    stmt = scope.bindings.get(name)
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        try:
+            value = ast.literal_eval(stmt.value)
+        except ValueError:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def _known_number(v):

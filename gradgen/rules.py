@@ -90,7 +90,8 @@ def _pow(node, position, x):
         return RuleCall("arith", "pow_const", "da", values={"a": a},
                         literals={"p": _number(p), "p_minus_1": _number(p - 1)})
     side = "ab"[position]
-    return RuleCall("arith", f"pow_{side}", f"d{side}", values={"a": a, "b": b, "out": node.out})
+    return RuleCall("arith", f"pow_{side}", f"d{side}", values={"a": a, "b": b, "out": node.out},
+                    literals={"number_base": a.kind == "const" and a.rank == 0})
 
 
 def _unary(node, position, x):
