@@ -267,9 +267,8 @@ class _FunctionBuilder:
         scalar_known = graph.output.rank == 0
         if any(_names_in(t).count(SEED) for t in backward_trees):
             if not scalar_known:
-                seed_check = ast.parse(f"if {self.seed} is None:\n    {self.seed} = _scalar_seed(OUT, {self.seed!r})"
-                                       ).body[0]
-                seed_check.body[0].value.args[0] = _copy(output)
+                seed_check = ast.parse(f"{self.seed} = _seed_for(OUT, {self.seed}, {self.seed!r})").body[0]
+                seed_check.value.args[0] = _copy(output)
                 body.append(seed_check)
             # float32 in, float32 out: a Python-float seed must not turn the adjoints into float64
             if not all(p.value.python_scalar for p in graph.params):  # NumPy precision to keep

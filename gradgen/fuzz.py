@@ -188,6 +188,7 @@ class Program:
     annotated: bool = False
     function: str = "f"
     gen: object = field(default=None, repr=False)  # what it was rendered from (to minimize it)
+    layouts: bool = True  # pass some arrays Fortran-ordered, strided or read-only
     keep: frozenset = frozenset()
 
     @property
@@ -212,13 +213,20 @@ class Program:
                 n = math.prod(shape)
                 pool = [v for v in range(-4, 5) if v]
                 values = rng.permutation(pool)[:n] if n <= len(pool) else rng.choice(pool, n)
-                args.append(np.asarray(values, dtype=np.int64).reshape(shape))
+                value = np.asarray(values, dtype=np.int64).reshape(shape)
+                args.append(int(value) if p.pyfloat else value)  # a Python int for a scalar
                 continue
             if p.positive:
                 x = rng.uniform(0.5, 2.0, shape)
             else:
                 x = rng.standard_normal(shape) * (1.0 if attempt % 2 == 0 else 0.7)
-            args.append(float(x) if p.pyfloat else np.asarray(x, dtype=np.float64))
+            if p.pyfloat:
+                args.append(float(x))
+                continue
+            x = np.asarray(x, dtype=np.float64)
+            if x.ndim and self.layouts and rng.random() < 0.2:
+                x = _exotic_layout(x, rng)
+            args.append(x)
         return args
 
     def __repr__(self):
@@ -331,7 +339,7 @@ class _Gen:
         if pyfloat is None:
             pyfloat = shape == () and self.ch.chance(0.5)
         name = self.fresh_name(_PARAM_NAMES)
-        intvalued = not positive and not pyfloat and 0 < self.size(shape) <= 6 and self.ch.chance(0.06)
+        intvalued = not positive and 0 < self.size(shape) <= 6 and self.ch.chance(0.06)
         p = Param(name, tuple(shape), "float", positive=positive, pyfloat=pyfloat, intvalued=intvalued)
         self.params.append(p)
         value = self._leaf(name, p)
@@ -672,7 +680,8 @@ class _Gen:
                                                     self.unary_node("tanh", a, form="np"), form="op"), form="op")
                 return self.call("{sp}logit({0})", [inner], a.shape)
             if fn == "gammaln":
-                return self.call("{sp}gammaln({0})", [self.positive(a)], a.shape)
+                a = self.positive(a)
+                return self.call("{sp}gammaln({0})", [a], a.shape)
             if not rank:
                 return None
             axis = self.ch.int(-rank, rank - 1)
@@ -776,7 +785,7 @@ class _Gen:
         lab = Param(name, (theta.shape[0],), "int", fixed=labels)
         self.params.append(lab)
         rows = self.ch.choice(["{np}.arange({a}.shape[0])", "{np}.arange(len({a}))", "{np}.arange(" + str(n) + ")"])
-        if "len" in self.taken:  # a parameter called len shadows the builtin
+        if self.hostile:  # a parameter or local called len would shadow the builtin
             rows = "{np}.arange({a}.shape[0])"
         picked = E("index", [logp, self._leaf(name, lab)], {"text": rows + ", {1}"}, (theta.shape[0],),
                    dparams=logp.dparams)
@@ -1091,7 +1100,7 @@ class _Gen:
             if form == "passive":
                 n = self.fresh_name(["n", "batch", "rows", "nb"])
                 r = self.ch.int(0, 2 if rank >= 2 else 1)
-                if r == 1 and "len" in self.taken:
+                if r == 1 and self.hostile:
                     r = 0
                 if r == 0:
                     self.stmts.append(("passive", n, f"{a.attrs['name']}.shape[0]"))
@@ -1309,6 +1318,19 @@ class _Gen:
             total = E("red", [p], {"fn": "sum", "axis": None, "keepdims": False, "form": "fn",
                                    "positional": False}, (), dparams=p.dparams)
             self.output = self.bind(self.bin_node("+", self.output, total, form="op"))
+
+
+def _exotic_layout(x, rng):
+    """The same values in an unusual memory layout: generated code must not care."""
+    r = rng.integers(0, 3)
+    if r == 0:
+        return np.asfortranarray(x)
+    if r == 1:  # a strided view into a bigger array
+        big = np.repeat(x, 2, axis=-1)
+        return big[..., ::2]
+    y = x.copy()
+    y.setflags(write=False)
+    return y
 
 
 def _factorize(total, ch):
@@ -1787,7 +1809,19 @@ def _unload(name, path):
 
 
 def _copy_args(args):
-    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    """Fresh copies, in the same memory layout (Fortran order, strides, read-only)."""
+    out = []
+    for a in args:
+        if isinstance(a, np.ndarray):
+            if a.flags.c_contiguous or a.flags.f_contiguous:
+                c = a.copy(order="K")
+            else:
+                c = np.repeat(a, 2, axis=-1)[..., ::2]
+            if not a.flags.writeable:
+                c.setflags(write=False)
+            a = c
+        out.append(a)
+    return out
 
 
 def _objective(fn, args, seed):

@@ -234,6 +234,8 @@ class _Reverse:
         so_far = ast.Name(id=self.current[x.id], ctx=ast.Load())
         if x.id in self.pending:  # G + contribution broadcasts to the full shape by itself
             so_far = self.pending.pop(x.id)[1]
+        elif single and _is_spread(last.value):  # dx + spread(G): dx already has the full shape
+            last.value = last.value.args[0]
         if single:
             body.append(_assign(own, ast.BinOp(left=so_far, op=ast.Add(), right=last.value)))
         else:
@@ -328,6 +330,9 @@ def _summed_to_shape(value: ast.expr, x: Value, out: Value) -> ast.expr:
         return ast.Call(func=ast.Name(id="_unbroadcast", ctx=ast.Load()), args=[value, x.ref()],
                         keywords=[])
     lead, keep = axes
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) and (lead or keep):
+        # -(g.sum(...)) sums first and negates the small result: one pass fewer than (-g).sum(...)
+        return ast.UnaryOp(op=ast.USub(), operand=_summed_to_shape(value.operand, x, out))
     if x.shape == ():
         return _method(value, "sum", []) if lead else value
     if lead:

@@ -257,8 +257,9 @@ def _array(node, position, x):
         call.temps["selected"] = f"{x.hint}_is_max"
     if node.op in ("broadcast_to", "clip"):
         call.unbroadcast = True
-    if node.op in ("swapaxes", "moveaxis", "flip", "broadcast_to", "diag"):
-        call.fresh = False  # views of the incoming adjoint
+    if node.op in ("swapaxes", "moveaxis", "flip", "broadcast_to", "diag", "pad", "astype", "roll",
+                   "triu", "tril"):
+        call.fresh = False  # views of the incoming adjoint, or the adjoint itself
     return call
 
 
@@ -272,7 +273,8 @@ def _einsum(node, position, x):
     lonely = tuple(i for i, c in enumerate(mine) if c not in seen)
     return RuleCall("arrays", "einsum", "dx", values={"x": x},
                     literals={"spec": repr(spec), "others": [v.placeholder for v in others],
-                              "lonely": repr(lonely) if lonely else None}, fresh=not lonely)
+                              "lonely": repr(lonely) if lonely else None},
+                    fresh=bool(others) and not lonely)  # one operand: np.einsum may return a view
 
 
 def _stacked(node, position, x):
