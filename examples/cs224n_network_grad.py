@@ -52,7 +52,7 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     dh = dtheta @ U.T                       # (B, Dh) = (B, Nc) @ (Nc, Dh)
     dU = h.T @ dtheta                       # (Dh, Nc) = (Dh, B) @ (B, Nc)
     # h = np.maximum(z, 0.0)   (line 27)
-    dz = dh * (z > 0.0)                     # (B, Dh)
+    dz = dh * np.heaviside(z, 0.5)          # (B, Dh)
     # z = x @ W + b1   (line 26)
     db1 = dz.sum(axis=0)                    # (Dh,)
     dx = dz @ W.T                           # (B, m*d) = (B, Dh) @ (Dh, m*d)

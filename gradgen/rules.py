@@ -105,8 +105,20 @@ def _neg(node, position, x):
 def _extremum(node, position, x):
     a, b = node.inputs
     side = "ab"[position]
+    # against a literal 0 (ReLU) the step is of the input itself: np.heaviside(z, 0.5)
     return RuleCall("elementwise", f"{node.op}_{side}", f"d{side}", values={"a": a, "b": b},
-                    literals={"tie": a.active and b.active})
+                    literals={"a_zero": _is_zero(a), "b_zero": _is_zero(b)})
+
+
+def _is_zero(value: Value) -> bool:
+    return value.kind == "const" and value.rank == 0 and _number_value(value) == 0
+
+
+def _number_value(value: Value):
+    try:
+        return ast.literal_eval(value.literal)
+    except ValueError:
+        return None
 
 
 def _where(node, position, x):

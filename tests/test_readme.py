@@ -16,3 +16,12 @@ def test_surface_table_is_what_gradgen_writes():
 def test_readme_gives_the_two_commands():
     assert "python3 -m venv .venv && .venv/bin/pip install '.[test]' && .venv/bin/python examples/cs224n_network.py" in README
     assert re.search(r"^\.venv/bin/python -m pytest -q$", README, re.M)
+
+
+def test_readme_example_output_is_what_gradgen_writes(tmp_path):
+    from gradgen.pipeline import generate
+
+    model = README.split("```python\n# model.py\n")[1].split("```")[0]
+    text = generate(model, "model.py")
+    shown = README.split("```python\ndef loss_value_and_grad")[1].split("```")[0]
+    assert "def loss_value_and_grad" + shown in text

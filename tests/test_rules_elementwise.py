@@ -219,25 +219,26 @@ def test_maximum_of_a_value_with_itself_passes_the_whole_adjoint(tmp_path):
 
 @pytest.mark.parametrize("expr", ["np.maximum(z, 0)", "np.maximum(z, 0.0)", "np.maximum(0, z)",
                                   "np.maximum(0.0, z)"])
-def test_relu_gives_zero_at_zero(expr, tmp_path):
+def test_relu_splits_the_tie_at_zero(expr, tmp_path):
+    """np.maximum(z, 0) at z == 0 passes half the gradient, as np.maximum does in JAX and autograd."""
     fn = derive(tmp_path, "z", f"np.sum({expr} * np.array([1.0, 2.0, 3.0, 4.0]))")
     (dz,) = fn.backward(np.array([-1.0, 0.0, 2.0, 0.0]))
-    np.testing.assert_array_equal(dz, [0.0, 0.0, 3.0, 0.0])
+    np.testing.assert_array_equal(dz, [0.0, 1.0, 3.0, 2.0])
 
 
 @pytest.mark.parametrize("expr", ["np.minimum(z, 0)", "np.minimum(0.0, z)"])
-def test_minimum_against_zero_gives_zero_at_zero(expr, tmp_path):
+def test_minimum_against_zero_splits_the_tie(expr, tmp_path):
     fn = derive(tmp_path, "z", f"np.sum({expr} * np.array([1.0, 2.0, 3.0, 4.0]))")
     (dz,) = fn.backward(np.array([-1.0, 0.0, 2.0, 0.0]))
-    np.testing.assert_array_equal(dz, [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(dz, [1.0, 1.0, 0.0, 2.0])
 
 
 def test_relu_scalar_at_zero(tmp_path):
     fn = derive(tmp_path, "z", "np.maximum(z, 0) * 3.0")
     (dz,) = fn.backward(0.0)
-    assert float(dz) == 0.0
+    assert float(dz) == 1.5
     (dz,) = fn.backward(np.array(0.0))
-    assert float(dz) == 0.0
+    assert float(dz) == 1.5
 
 
 def test_abs_at_nonzero_is_sign(tmp_path):
