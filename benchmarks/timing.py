@@ -1,0 +1,95 @@
+"""Interleaved timing, generation time and peak memory.
+
+Timing is round-robin: each repetition times one batch of calls of every system in turn
+(the order rotated by one each repetition), so a burst of machine noise hits all systems
+alike rather than one system's whole run. A batch is as many calls as fill ``batch_seconds``
+(at least one); its mean is one sample, and the reported time is the median of the samples.
+Short batches (a few ms) and many repetitions interleave finely, so that on a shared machine
+the other processes' load is spread evenly over the systems. Each batch records wall time and
+this process's CPU time: with every system on one thread, CPU time is the same as wall time on
+an idle machine, and leaves out the time other processes take the core on a busy one.
+The garbage collector is off inside a batch, as in ``timeit``.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+import tracemalloc
+import types
+
+
+def _batch(fn, number):
+    """(wall seconds, process CPU seconds) per call, over ``number`` calls."""
+    gc.disable()
+    try:
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - wall) / number, (time.process_time() - cpu) / number
+    finally:
+        gc.enable()
+
+
+def calls_per_batch(fn, batch_seconds):
+    """How many calls of ``fn`` fill ``batch_seconds`` (after one warm-up call)."""
+    fn()
+    number = 1
+    while True:
+        took = _batch(fn, number)[0] * number
+        if took >= batch_seconds or number >= 1 << 20:
+            return number
+        number = max(number * 2, int(number * batch_seconds / max(took, 1e-9) * 1.1))
+
+
+def interleaved(fns: dict, repeats: int, batch_seconds: float) -> dict:
+    """{name: [(wall, CPU) seconds per call, one sample per repetition]} for the zero-argument
+    callables ``fns``."""
+    names = list(fns)
+    numbers = {name: calls_per_batch(fns[name], batch_seconds) for name in names}
+    samples = {name: [] for name in names}
+    for rep in range(repeats):
+        k = rep % len(names)
+        for name in names[k:] + names[:k]:
+            samples[name].append(_batch(fns[name], numbers[name]))
+    return samples
+
+
+def summary(samples) -> tuple[float, float, float]:
+    """(median, interquartile range / median, fastest) of one system's samples."""
+    q1, q2, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else samples * 3
+    return q2, (q3 - q1) / q2, min(samples)
+
+
+def peak_memory(fn) -> int:
+    """Peak bytes allocated (NumPy buffers included: NumPy reports them to tracemalloc) during
+    one call of ``fn``, above what was allocated before it; the result stays alive to the end."""
+    fn()  # warm: caches and lazily built objects are not counted
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1] - before
+        del result
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+def fresh(fn):
+    """A new function object with ``fn``'s code, so nothing can be cached on the object."""
+    return types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def generation_seconds(derive, fn, wrt, repeats: int):
+    """(median seconds of ``derive(fresh fn, wrt=wrt)``, the last derived function)."""
+    times = []
+    for _ in range(repeats):
+        f = fresh(fn)
+        start = time.perf_counter()
+        derived = derive(f, wrt=wrt)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), derived
