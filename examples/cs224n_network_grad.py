@@ -20,10 +20,12 @@ def _scatter_rows(grad, index, like):
     """Zeros shaped like ``like`` with grad added at rows ``index`` (repeats add up): exactly
     np.add.at(out, index, grad), done with np.bincount, which is several times faster."""
     shape = np.shape(like)
-    rows = np.ravel(index) % shape[0]
-    width = int(np.prod(shape[1:], dtype=np.int64))
+    width = np.size(like) // max(shape[0], 1)
+    rows = np.ravel(index)
+    if rows.size and rows.min() < 0:
+        rows = rows % shape[0]
     cells = (rows[:, np.newaxis] * width + np.arange(width)).ravel()
-    out = np.bincount(cells, weights=np.ravel(grad), minlength=shape[0] * width)
+    out = np.bincount(cells, weights=np.ravel(grad), minlength=np.size(like))
     return out.reshape(shape).astype(np.result_type(grad), copy=False)
 
 
