@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import keyword
 import re
 from dataclasses import dataclass
 
@@ -180,7 +181,7 @@ class _FunctionBuilder:
         fixed |= set(function_names(graph.name))
         self.claimed = set(fixed)
         # a temporary must not hide a user name, a builtin (len, max, ...) or a claimed name
-        self._taken = set(fixed) | graph.reserved | BUILTIN_NAMES
+        self._taken = set(fixed) | graph.reserved | BUILTIN_NAMES | set(keyword.kwlist)  # 'as', 'del'...
         self._next_suffix: dict[str, int] = {}
         self.numpy_alias = graph.numpy_alias
         if graph.numpy_alias is None:

@@ -920,6 +920,8 @@ class _Gen:
                      dparams=base.dparams | b.dparams)
         if p in ("0.5", "1.5", "-0.5", "-1") and self.ch.chance(0.8 if p == "-1" else 1.0):
             a = self.positive(a)
+        elif p == "-1":
+            p = "-1.0"  # an integer array ** -1 is an error in NumPy; ** -1.0 is not
         return self.pow_node(a, p)
 
     def _maxmin(self, depth):
