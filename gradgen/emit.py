@@ -18,7 +18,7 @@ import astor
 from . import shapes, templating
 from .errors import SourceContext
 from .graph import PLACEHOLDER, Graph, clone, placeholders_in, substitute
-from .reverse import SEED, Backward, adjoint_placeholder
+from .reverse import SEED, Backward
 from .numpy_api import TEMPLATE_IMPORTS
 from .scope import BUILTIN_NAMES, ModuleScope, header_statements
 
