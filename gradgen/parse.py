@@ -914,7 +914,10 @@ class _Parser:
     def _transpose(self, call, a_expr, axes_expr, receiver=False) -> Value:
         a = self._lower(a_expr)
         axes = self._literal(axes_expr, "axes", lambda v: v is None or isinstance(v, (tuple, list)) and
-                             sorted(v) == list(range(len(v))))
+                             all(isinstance(a, int) for a in v) and
+                             sorted(a % len(v) for a in v) == list(range(len(v))))
+        if axes is not None:  # as many axes as dimensions: negative ones count from the end
+            axes = tuple(a % len(axes) for a in axes)
         template = _rebuild(call, {id(a_expr): a.ref()})
         return self._node("transpose", [a], template, diff=(0,),
                           attrs={"axes": None if axes is None else tuple(axes)},

@@ -191,3 +191,10 @@ def test_embedding_rows_scatter_exactly(L_shape, words, dtype, tmp_path):
     expected = np.zeros(L_shape)
     np.add.at(expected, words, w)
     assert dL.dtype == dtype and np.allclose(dL, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("body", ["np.sum(x.transpose(-1, 0, 1) * w.transpose(2, 0, 1))",
+                                  "np.sum(np.transpose(x, (0, -1, -2)) ** 2)"])
+def test_transpose_with_negative_axes(body, tmp_path):
+    f = derive_source(f"def f(x, w):\n    return {body}\n", tmp_path, wrt=("x",))
+    assert_grad_ok(f, normal(2, 3, 4), normal(2, 3, 4))
