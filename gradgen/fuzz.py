@@ -28,7 +28,19 @@ copies of one entry, where the function is smooth).
 A ``GradgenError`` is a refusal (counted, with its message). Any other exception, or a
 wrong gradient, is a FAILURE.
 
-    python -m gradgen.fuzz --count 500 [--seed S] [--annotated] [--engine random] [--shrink]
+With the default ``extended`` grammar, programs also use the wider surface README's table
+lists (the extra elementwise functions, arctan2/hypot/logaddexp, clip, prod/var/std,
+cumsum, swapaxes/moveaxis/flip/roll/squeeze/expand_dims, take/tile/repeat/pad, einsum,
+linalg.norm/trace/triu/tril/inv/det/solve, scipy.special); ``--basic`` keeps to the grammar
+above. Inputs also arrive as integer arrays or Python ints, Fortran-ordered, strided or
+read-only, and (when every float input is an array) again as float32, whose gradients must
+be float32 (README: float32 in, float32 out) and agree with the float64 ones.
+
+    python -m gradgen.fuzz --count 500 [--seed S] [--annotated] [--basic] [--engine hypothesis] [--shrink]
+
+Program i of a run is built from random.Random(seed * 1000003 + i), so a run is reproduced by
+its seed; ``--engine hypothesis`` lets Hypothesis draw the seeds, and ``--shrink`` draws every
+choice from Hypothesis and shrinks the first failure.
 
 Hypothesis is imported lazily (only the strategies and the hypothesis engine need it), so
 gradgen itself never depends on it.
@@ -38,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import copy as _copy_module
 import importlib.util
 import itertools
 import linecache
@@ -48,7 +59,6 @@ import random
 import shutil
 import sys
 import tempfile
-import textwrap
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -1301,7 +1311,6 @@ class _Gen:
         if r < 4:  # return the array (or scalar) as it is
             self.output = last
         else:
-            rank = len(last.shape)
             form = self.ch.choice(["sum", "mean", "sumsq", "dot", "methodsum"])
             if form == "sumsq":
                 inner = self.pow_node(last, "2", form="op")

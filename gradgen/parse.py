@@ -913,6 +913,8 @@ class _Parser:
 
     def _transpose(self, call, a_expr, axes_expr, receiver=False) -> Value:
         a = self._lower(a_expr)
+        if isinstance(axes_expr, ast.Constant) and isinstance(axes_expr.value, int):
+            axes_expr = ast.copy_location(ast.Tuple(elts=[axes_expr], ctx=ast.Load()), axes_expr)  # x.transpose(0)
         axes = self._literal(axes_expr, "axes", lambda v: v is None or isinstance(v, (tuple, list)) and
                              all(isinstance(a, int) for a in v) and
                              sorted(a % len(v) for a in v) == list(range(len(v))))
