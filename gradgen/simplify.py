@@ -35,7 +35,7 @@ class Fused:
 def fuse(graph: Graph) -> None:
     """Mark the fused identities in ``graph`` (sets ``node.fused``)."""
     for node in graph.body.nodes():
-        node.fused = _softmax(node) or _sigmoid(node)
+        node.fused = _softmax(node) or _sigmoid(node) or _logsumexp_written_out(node)
     for node in graph.body.nodes():  # these look inside fused sigmoids and softmaxes
         node.fused = node.fused or _log_softmax(node) or _sigmoid_bce(node)
 
@@ -146,3 +146,39 @@ def _label_times_log(value: Value):
 def _is_one_minus(value: Value, of: Value) -> bool:
     sub = _producer(value, "sub")
     return sub is not None and _is_number(sub.inputs[0], 1) and sub.inputs[1] is of
+
+
+def _shifted_exp_sum(value: Value):
+    """(x, axis) when value is np.log(np.sum(np.exp(x - m), axis, keepdims=True)) with m the max
+    of x along that axis (kept dims): the log-sum-exp's tail, written with max subtraction."""
+    log = _producer(value, "log")
+    total = _producer(log.inputs[0], "sum") if log is not None else None
+    exp = _producer(total.inputs[0], "exp") if total is not None else None
+    sub = _producer(exp.inputs[0], "sub") if exp is not None else None
+    if sub is None or total.attrs["axis"] is None or not total.attrs["keepdims"]:
+        return None
+    x, m = sub.inputs
+    top = _producer(m, "max")
+    if top is None or top.inputs[0] is not x or top.attrs["axis"] != total.attrs["axis"] \
+            or not top.attrs["keepdims"] or not x.active:
+        return None
+    return x, m, total.attrs["axis"]
+
+
+def _logsumexp_written_out(node: Node) -> Fused | None:
+    """m + np.log(np.sum(np.exp(x - m), axis, keepdims=True)): dx = dout * np.exp(x - out);
+    x - m - np.log(np.sum(np.exp(x - m), ...)) (log-softmax): dx = dout - softmax * dout.sum."""
+    if node.op == "add":
+        for m, tail in (node.inputs, node.inputs[::-1]):
+            found = _shifted_exp_sum(tail)
+            if found is not None and found[1] is m:
+                return Fused("logsumexp_out", [found[0]], values={"x": found[0], "out": node.out},
+                             literals={"axis": repr(found[2])})
+    if node.op == "sub":
+        shifted, tail = node.inputs
+        found = _shifted_exp_sum(tail)
+        inner = _producer(shifted, "sub")
+        if found is not None and inner is not None and inner.inputs[0] is found[0] and inner.inputs[1] is found[1]:
+            return Fused("log_softmax_out", [found[0]], values={"out": node.out},
+                         literals={"axis": repr(found[2])})
+    return None

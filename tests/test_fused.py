@@ -111,3 +111,32 @@ def test_sum_of_squares_reads_like_the_cs231n_example(tmp_path):
     assert "dq = 2 * q * dout" in f.source
     assert "dW = np.outer(dq, x)" in f.source and "dx = W.T @ dq" in f.source
     assert_grad_ok(f, logits(3, 4), logits(4))
+
+
+def test_log_sum_exp_written_out_with_max_subtraction(tmp_path):
+    f = derive_source('''
+        def f(x: "f[B, C]", w: "f[B, 1]"):
+            m = x.max(axis=1, keepdims=True)
+            lse = m + np.log(np.sum(np.exp(x - m), axis=1, keepdims=True))
+            return np.sum(lse * w)
+    ''', tmp_path, wrt=("x",))
+    assert "dx = dlse * np.exp(x - lse)" in f.source and "log-sum-exp" in f.source
+    assert "x_is_max" not in f.source  # the max's zero gradient is not computed
+    assert_grad_ok(f, logits(4, 5), logits(4, 1))
+    (dx,) = f.backward(np.array([[1000.0, -1000.0, 999.0]]), np.ones((1, 1)))
+    assert np.all(np.isfinite(dx)) and np.isclose(dx.sum(), 1.0)
+
+
+def test_log_softmax_written_out_with_max_subtraction(tmp_path):
+    f = derive_source('''
+        def f(theta: "f[B, C]", y: "f[B, C]"):
+            m = theta.max(axis=1, keepdims=True)
+            logp = theta - m - np.log(np.sum(np.exp(theta - m), axis=1, keepdims=True))
+            return -np.sum(y * logp)
+    ''', tmp_path, wrt=("theta",))
+    assert "np.exp(logp) * np.sum(dlogp, axis=1, keepdims=True)" in f.source, f.source
+    assert "theta_is_max" not in f.source
+    y = np.eye(5)[RNG.integers(0, 5, 4)]
+    assert_grad_ok(f, logits(4, 5), y)
+    (dtheta,) = f.backward(np.array([[1000.0, -1000.0, 0.0]]), np.array([[0.0, 1.0, 0.0]]))
+    assert np.allclose(dtheta, [[1.0, -1.0, 0.0]])
