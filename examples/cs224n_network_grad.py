@@ -44,11 +44,10 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     yhat = e / e.sum(axis=1, keepdims=True)
     J = -np.sum(y * np.log(yhat)) / n
     dJ = _seed_like(J, dJ)
-    # J = -np.sum(y * np.log(yhat)) / n   (line 31): log-softmax
+    # J = -np.sum(y * np.log(yhat)) / n   (line 31): softmax + cross-entropy
     dneg = dJ / n
     dsummed = -dneg
-    dlog_yhat = dsummed * y                 # (B, Nc)
-    dtheta = dlog_yhat - yhat * np.sum(dlog_yhat, axis=1, keepdims=True)  # (B, Nc)
+    dtheta = dsummed * (y - yhat * y.sum(axis=1, keepdims=True))  # (B, Nc)
     # theta = h @ U + b2   (line 28)
     db2 = dtheta.sum(axis=0)                # (Nc,)
     dh = dtheta @ U.T                       # (B, Dh) = (B, Nc) @ (Nc, Dh)

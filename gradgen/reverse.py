@@ -34,6 +34,7 @@ class Block:
 
 _IDENTITY_NAMES = {"softmax": "softmax", "log_softmax": "log-softmax", "sigmoid": "sigmoid",
                    "logsumexp_out": "log-sum-exp", "log_softmax_out": "log-softmax",
+                   "softmax_ce": "softmax + cross-entropy",
                    "sigmoid_bce": "sigmoid + binary cross-entropy",
                    "getitem_scatter": "gather, scattered back (repeated indices add up)"}
 
@@ -250,7 +251,8 @@ class _Reverse:
 
 # rules that read their incoming adjoint only elementwise, so a smaller one broadcasts through
 _ELEMENTWISE_FAMILIES = ("arith", "elementwise")
-_ELEMENTWISE_FUSED = ("softmax", "sigmoid", "sigmoid_bce", "sigmoid_bce_labels")  # dout used elementwise
+_ELEMENTWISE_FUSED = ("softmax", "sigmoid", "sigmoid_bce", "sigmoid_bce_labels", "softmax_ce",
+                      "softmax_ce_labels")  # dout used elementwise
 
 
 class _user_macro:

@@ -38,6 +38,8 @@ def fuse(graph: Graph) -> None:
         node.fused = _softmax(node) or _sigmoid(node) or _logsumexp_written_out(node)
     for node in graph.body.nodes():  # these look inside fused sigmoids and softmaxes
         node.fused = node.fused or _log_softmax(node) or _sigmoid_bce(node)
+    for node in graph.body.nodes():  # and this inside a fused log-softmax
+        node.fused = node.fused or _softmax_cross_entropy(node)
 
 
 def _producer(value: Value, op: str) -> Node | None:
@@ -182,3 +184,23 @@ def _logsumexp_written_out(node: Node) -> Fused | None:
             return Fused("log_softmax_out", [found[0]], values={"out": node.out},
                          literals={"axis": repr(found[2])})
     return None
+
+
+def _softmax_cross_entropy(node: Node) -> Fused | None:
+    """np.sum(y * np.log(yhat)) with yhat a softmax of theta: dtheta = d * (y - yhat * y.sum(axis)),
+    identity (7) of the notes (for one-hot rows y.sum(axis) is 1: yhat - y, up to the sign)."""
+    if node.op != "sum" or node.attrs["axis"] is not None or node.attrs["keepdims"]:
+        return None
+    picked = _label_times_log(node.inputs[0])
+    if picked is None:
+        return None
+    y, yhat = picked
+    soft = yhat.producer.fused if yhat.producer is not None else None
+    if soft is None or soft.macro != "softmax" or y.shape is None or y.shape != yhat.shape:
+        return None  # with y's shape unknown it might broadcast: the log-softmax rule handles that
+    theta = soft.inputs[0]
+    log_value = _producer(node.inputs[0], "mul")
+    logp = [v for v in log_value.inputs if v is not y][0]
+    return Fused("softmax_ce", [theta, y], values={"y": y, "yhat": yhat, "logp": logp},
+                 literals=dict(soft.literals), macros=["softmax_ce", "softmax_ce_labels"],
+                 targets=["dtheta", "dy"])

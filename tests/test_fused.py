@@ -140,3 +140,13 @@ def test_log_softmax_written_out_with_max_subtraction(tmp_path):
     assert_grad_ok(f, logits(4, 5), y)
     (dtheta,) = f.backward(np.array([[1000.0, -1000.0, 0.0]]), np.array([[0.0, 1.0, 0.0]]))
     assert np.allclose(dtheta, [[1.0, -1.0, 0.0]])
+
+
+def test_softmax_cross_entropy_closed_form_with_shapes(tmp_path):
+    """Identity (7) of the notes: with y's shape known, dtheta = d * (y - yhat * y.sum(axis))."""
+    f = derive_source(SOFTMAX_CE.format(ann=': "f[B, C]"', axis=1).replace("y):", 'y: "f[B, C]"):'),
+                      tmp_path)
+    assert "dtheta = dsummed * (y - yhat * y.sum(axis=1, keepdims=True))" in f.source, f.source
+    assert "softmax + cross-entropy" in f.source
+    assert_grad_ok(f, logits(6, 4), np.eye(4)[RNG.integers(0, 4, 6)])
+    assert_grad_ok(f, logits(6, 4), np.full((6, 4), 0.25))  # soft labels, and y's own gradient
