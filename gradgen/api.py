@@ -13,7 +13,7 @@ from .errors import GradgenError
 from .load import load_functions
 from .paths import project_root, shown_path
 from .user_rules import registered
-from .pipeline import build_unit, deep_recursion, module_text, parse_source
+from .pipeline import build_unit, deep_recursion, module_texts, parse_source
 
 
 def derive(fn=None, *, wrt=None, check_shapes=False):
@@ -53,8 +53,7 @@ class DerivedFunction:
         imported_rules = _registered_rules(fn)
         with deep_recursion(ctx):
             unit = build_unit(ctx, scope, node, wrt, runtime, check_shapes, imported_rules, tree)
-            self.source = module_text([unit], shown_path(filename, project_root(filename)))
-            runtime_text = module_text([unit], shown_path(filename, project_root(filename)), runtime=True)
+            self.source, runtime_text = module_texts([unit], shown_path(filename, project_root(filename)))
         _check_numpy_aliases(fn, scope, filename)
         self.wrt = tuple(unit.backward.wrt)
         # The functions that run read the forward's globals live (a constant rebound later is

@@ -45,44 +45,54 @@ def function_names(name: str) -> tuple[str, str]:
     return f"{name}_value_and_grad", f"{name}_backward"
 
 
-def emit_module(units: list[Unit], *, source_name: str, version: str, command: str | None = None,
-                runtime: bool = False) -> str:
-    """The generated module for ``units``, all from the file called ``source_name``.
+def emit_module(units: list[Unit], *, source_name: str, version: str, command: str | None = None) -> str:
+    """The generated module for ``units``, all from the file called ``source_name``."""
+    return emit_modules(units, source_name=source_name, version=version, command=command)[0]
 
-    ``runtime=True`` leaves out the imports and constants copied from the user's module:
-    the decorator runs the functions against the forward's own, live, globals instead.
-    """
+
+def emit_modules(units: list[Unit], *, source_name: str, version: str,
+                 command: str | None = None) -> tuple[str, str]:
+    """The module as written to disk, and the same functions without the imports and
+    constants copied from the user's module: the decorator runs those against the forward's
+    own, live, globals. Both are printed from one build of the functions."""
     comments: list[str] = []
     functions: list[ast.stmt] = []
-    headers: list[ast.stmt] = []
+    copied: list[ast.stmt] = []
     numpy_alias = None
     for unit in units:
         builder = _FunctionBuilder(unit, comments)
         functions.extend(builder.build())
         numpy_alias = numpy_alias or builder.numpy_alias
-        headers.extend(header_statements(unit.ctx, unit.scope, list(unit.graph.module_names),
-                                         unit.graph.module_names, frozenset(unit.graph.rules_used or ())))
+        copied.extend(header_statements(unit.ctx, unit.scope, list(unit.graph.module_names),
+                                        unit.graph.module_names, frozenset(unit.graph.rules_used or ())))
     body_so_far = ast.Module(body=functions, type_ignores=[])
     taken = set().union(*(u.graph.reserved for u in units))
     calls = {id(n.func) for n in ast.walk(body_so_far) if isinstance(n, ast.Call)}
     taken |= {n.id for n in ast.walk(body_so_far) if isinstance(n, ast.Name) and id(n) not in calls}
     helpers = _helpers_used(body_so_far, numpy_alias, taken)
+    source_headers, runtime_headers = list(copied), []
     if helpers or _mentions(body_so_far, numpy_alias):
-        user_binds_numpy = any(numpy_alias in u.scope.numpy_aliases for u in units)
-        if runtime:
-            headers = []
-        if not user_binds_numpy or (not runtime and not any(_binds(s, numpy_alias) for s in headers)):
-            headers.insert(0, ast.parse(f"import numpy as {numpy_alias}" if numpy_alias != "numpy"
-                                        else "import numpy").body[0])
-    elif runtime:
-        headers = []
+        numpy_import = ast.parse(f"import numpy as {numpy_alias}" if numpy_alias != "numpy"
+                                 else "import numpy").body[0]
+        if not any(numpy_alias in u.scope.numpy_aliases for u in units):  # gradgen's own numpy
+            runtime_headers.append(numpy_import)
+            source_headers.insert(0, numpy_import)
+        elif not any(_binds(stmt, numpy_alias) for stmt in source_headers):
+            source_headers.insert(0, numpy_import)
+    used = _names_in(body_so_far)
     for name, statement in TEMPLATE_IMPORTS.items():  # names rule templates use, e.g. digamma
-        if name in _names_in(body_so_far):
-            headers.append(ast.parse(statement).body[0])
+        if name in used:
+            source_headers.append(ast.parse(statement).body[0])
+            runtime_headers.append(ast.parse(statement).body[0])
     doc = templating.render("module_header.j2", units=units, source_name=source_name,
                             version=version, command=command, names=[function_names(u.graph.name) for u in units])
-    module = ast.Module(body=[ast.Expr(ast.Constant(doc.strip() + "\n"))] + _dedupe(headers)
-                        + helpers + functions, type_ignores=[])
+    return tuple(_print_module(doc, headers, helpers + functions, comments)
+                 for headers in (source_headers, runtime_headers))
+
+
+def _print_module(doc: str, headers: list[ast.stmt], body: list[ast.stmt], comments: list[str]) -> str:
+    module = ast.Module(body=[ast.Expr(ast.Constant(doc.strip() + "\n"))] + _dedupe(headers) + body,
+                        type_ignores=[])
     text = astor.to_source(module, pretty_source=''.join)  # no astor line wrapping
     text = _COMMENT_LINE.sub(lambda m: f"{m.group(1)}# {comments[int(m.group(2))]}", text)
     return _trailing_comments(text, comments)
@@ -241,7 +251,7 @@ class _FunctionBuilder:
 
     def build(self) -> list[ast.stmt]:
         graph, backward = self.graph, self.backward
-        # work on copies: the same unit may be emitted twice (the decorator's source and runtime)
+        # work on copies: emitting leaves the unit as it was, so it can be emitted again
         blocks = [(block, [_copy(s) for s in block.body]) for block in backward.blocks]
         grad_exprs = [_copy(g) for g in backward.grads]
         backward_trees = [s for _, body in blocks for s in body] + grad_exprs

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 
 from . import __version__
-from .emit import Unit, emit_module
+from .emit import Unit, emit_module, emit_modules
 from .errors import GradgenError, SourceContext
 from .parse import parse_function
 from .reverse import check_wrt, default_wrt, reverse
@@ -80,10 +80,13 @@ def _wrt_site(fn: ast.FunctionDef) -> ast.AST:
     return fn
 
 
-def module_text(units: list[Unit], source_name: str, command: str | None = None,
-                runtime: bool = False) -> str:
-    return emit_module(units, source_name=source_name, version=__version__, command=command,
-                       runtime=runtime)
+def module_text(units: list[Unit], source_name: str, command: str | None = None) -> str:
+    return emit_module(units, source_name=source_name, version=__version__, command=command)
+
+
+def module_texts(units: list[Unit], source_name: str) -> tuple[str, str]:
+    """The module text, and the text the decorator runs (without the copied header)."""
+    return emit_modules(units, source_name=source_name, version=__version__)
 
 
 def derived_functions(ctx: SourceContext, tree: ast.Module) -> list[DerivedSpec]:
