@@ -36,6 +36,11 @@ class Value:
     python_scalar: bool = False  # annotated as the builtin float or int: no NumPy precision to keep
 
     @property
+    def is_none(self) -> bool:
+        """The constant None (an absent bound, as in np.clip(x, None, 1.0))."""
+        return self.kind == "const" and isinstance(self.literal, ast.Constant) and self.literal.value is None
+
+    @property
     def placeholder(self) -> str:
         return f"__gg{self.id}__"
 

@@ -239,12 +239,8 @@ def _clip(node, position, x):
         return RuleCall("elementwise", f"clip_{side}", f"d{side}", values={"x": a, side: x},
                         unbroadcast=True)
     return RuleCall("elementwise", "clip", "dx", values={"x": x, "lo": lo, "hi": hi},
-                    literals={k: None for k, v in (("lo", lo), ("hi", hi)) if _is_none(v)},
-                    unbroadcast=not all(_is_none(v) or v.rank == 0 for v in (lo, hi)))
-
-
-def _is_none(value: Value) -> bool:
-    return value.kind == "const" and isinstance(value.literal, ast.Constant) and value.literal.value is None
+                    literals={k: None for k, v in (("lo", lo), ("hi", hi)) if v.is_none},
+                    unbroadcast=not all(v.is_none or v.rank == 0 for v in (lo, hi)))
 
 
 def _array(node, position, x):

@@ -343,7 +343,7 @@ def infer_shape(node, values):
     if op == "getitem":
         return _getitem(node, values)
     if op == "clip":
-        return broadcast(*[v.shape for v in node.inputs if not _is_none_const(v)])
+        return broadcast(*[v.shape for v in node.inputs if not v.is_none])
     if op in ("astype", "flip", "roll", "triu", "tril", "inv", "cumsum") and ins[0] is not None:
         if op == "cumsum" and attrs.get("axis") is None:
             return (size(ins[0]),)
@@ -366,10 +366,6 @@ def infer_shape(node, values):
     if op == "nondiff" and attrs.get("elementwise"):
         return broadcast(*ins)
     return None
-
-
-def _is_none_const(value) -> bool:
-    return value.kind == "const" and isinstance(value.literal, ast.Constant) and value.literal.value is None
 
 
 def _einsum(node):
