@@ -162,7 +162,7 @@ class _FunctionBuilder:
             out = node.out
             if out.id not in live and not any(o.id in live for o in node.outs):
                 continue
-            if (node.op == "unpack" or out.user or out is graph.output or uses.get(out.id, 0) >= 2
+            if (node.extra_outs or out.user or out is graph.output or uses.get(out.id, 0) >= 2
                     or (out.id in referenced and not _cheap(node))):
                 materialized.update(o.id for o in node.outs)
         self.materialized = materialized
@@ -268,7 +268,7 @@ class _FunctionBuilder:
                 if not outs:
                     continue
                 value = substitute(node.expr, self._value_expr)
-                if node.op == "unpack":
+                if node.extra_outs or node.op == "unpack":
                     target = ast.Tuple(elts=[ast.Name(id=self.names[o.placeholder], ctx=ast.Store())
                                              for o in node.outs], ctx=ast.Store())
                 else:

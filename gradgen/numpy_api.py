@@ -80,7 +80,9 @@ ARRAY_FUNCS = {
     "tile": ("tile", ["A", "reps"], ["A"], [], [], 2),
     "repeat": ("repeat", ["a", "repeats", "axis"], ["a"], ["axis"], [], 2),
     "pad": ("pad", ["array", "pad_width"], ["array"], [], [], 2),
+    "tensordot": ("tensordot", ["a", "b", "axes"], ["a", "b"], ["axes"], [], 2),
     "linalg.inv": ("inv", ["a"], ["a"], [], [], 1),
+    "linalg.cholesky": ("cholesky", ["a"], ["a"], [], [], 1),
     "linalg.det": ("det", ["a"], ["a"], [], [], 1),
     "linalg.solve": ("solve", ["a", "b"], ["a", "b"], [], [], 2),
     "linalg.norm": ("norm", ["x", "ord", "axis", "keepdims"], ["x"], ["ord", "axis", "keepdims"], [], 1),
@@ -91,6 +93,18 @@ ARRAY_METHODS = {
     "clip": "clip", "prod": "prod", "var": "var", "std": "std", "cumsum": "cumsum",
     "squeeze": "squeeze", "ravel": "ravel", "flatten": "ravel", "swapaxes": "swapaxes",
     "diagonal": "diagonal", "trace": "trace", "take": "take", "repeat": "repeat",
+}
+
+# functions that return several arrays: name -> what they return (for messages)
+MULTI_OUTPUT = {
+    "split": "a list of arrays", "array_split": "a list of arrays", "hsplit": "a list of arrays",
+    "vsplit": "a list of arrays", "dsplit": "a list of arrays",
+    "linalg.slogdet": "two results, (sign, logabsdet)",
+}
+MULTI_OUTPUT_EXAMPLES = {
+    "split": "a, b = np.split(x, 2, axis=1)", "array_split": "a, b = np.array_split(x, 2)",
+    "hsplit": "a, b = np.hsplit(x, 2)", "vsplit": "a, b = np.vsplit(x, 2)",
+    "dsplit": "a, b = np.dsplit(x, 2)", "linalg.slogdet": "sign, logdet = np.linalg.slogdet(a)",
 }
 
 # np.hstack / np.vstack of a literal list

@@ -197,6 +197,13 @@ class _Parser:
             self._bind(target.id, value)
             return
         if isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(t, ast.Name) for t in target.elts):
+            fname = self._numpy_function(value_expr) if isinstance(value_expr, ast.Call) else None
+            if fname in api.MULTI_OUTPUT and self._mentions_active(value_expr):
+                outs = self._multi_output_call(value_expr, fname, len(target.elts), target)
+                for t, out in zip(target.elts, outs):
+                    out.hint = t.id
+                    self._bind(t.id, out)
+                return
             if self._mentions_active(value_expr):
                 value = self._lower(value_expr)  # e.g. x.shape: no gradient, whatever x is
                 if value.active:
@@ -518,6 +525,18 @@ class _Parser:
                              hint="supported: .T, .shape, .ndim, .size, .dtype")
 
     def _lower_Subscript(self, expr: ast.Subscript) -> Value:
+        fname = self._numpy_function(expr.value) if isinstance(expr.value, ast.Call) else None
+        if fname in api.MULTI_OUTPUT:  # np.linalg.slogdet(a)[1]: one of the results
+            index = expr.slice
+            position = _literal_or_none(index)
+            if type(position) is not int:
+                raise self.ctx.error(index, f"pick a result of np.{fname} with a literal integer",
+                                     hint=f"or unpack them into names, as in {api.MULTI_OUTPUT_EXAMPLES[fname]}")
+            outs = self._multi_output_call(expr.value, fname, None, expr.value)
+            if not -len(outs) <= position < len(outs):
+                raise self.ctx.error(index, f"np.{fname} returns {len(outs)} results here, "
+                                     f"so [{position}] is out of range")
+            return outs[position]
         base = self._lower(expr.value)
         replace = {id(expr.value): base.ref()}
         inputs = [base]
@@ -562,15 +581,14 @@ class _Parser:
         if special is not None:
             self._global_name(ast.copy_location(ast.Name(id=path[0], ctx=ast.Load()), func))
             return self._special_call(expr, special)
+        fname = self._numpy_function(expr)
+        if fname is not None:
+            if fname in api.MULTI_OUTPUT:
+                raise self.ctx.error(expr, f"np.{fname} returns {api.MULTI_OUTPUT[fname]}",
+                                     hint=f"unpack them into names, as in {api.MULTI_OUTPUT_EXAMPLES[fname]}")
+            return self._numpy_call(expr, fname)
         if path is not None and path[0] not in self.env and path[0] not in self.locals:
             kind = self.scope.kind(path[0])
-            if kind == "numpy" and len(path) == 2:
-                return self._numpy_call(expr, path[1])
-            if kind == "numpy" and len(path) == 3 and path[1] == "linalg":
-                return self._numpy_call(expr, f"linalg.{path[2]}")
-            if kind == "import" and len(path) == 1 and path[0] in self.scope.numpy_names:
-                self._global_name(func)
-                return self._numpy_call(expr, self.scope.numpy_names[path[0]])
             if kind == "builtin":
                 return self._builtin_call(expr, path[0])
             shown = ".".join(path)
@@ -598,6 +616,22 @@ class _Parser:
         if isinstance(func, ast.Attribute):
             return self._method_call(expr, func)
         raise self.ctx.error(expr, f"calling '{self.ctx.segment(func)}' is not supported")
+
+    def _numpy_function(self, call: ast.Call) -> str | None:
+        """The NumPy function a call names ("exp", "linalg.solve"), however numpy was imported;
+        None for anything else."""
+        path = _dotted(call.func)
+        if path is None or path[0] in self.env or path[0] in self.locals:
+            return None
+        kind = self.scope.kind(path[0])
+        if kind == "numpy" and len(path) == 2:
+            return path[1]
+        if kind == "numpy" and len(path) == 3 and path[1] == "linalg":
+            return f"linalg.{path[2]}"
+        if kind == "import" and len(path) == 1 and path[0] in self.scope.numpy_names:
+            self._global_name(call.func)
+            return self.scope.numpy_names[path[0]]
+        return None
 
     def _bind_args(self, call, params, required, name, positional=None):
         """Map a call's arguments to ``params`` by position and keyword, like Python would."""
@@ -841,7 +875,10 @@ class _Parser:
         if op in ("prod", "var", "std"):
             attrs["keepdims"] = bool(attrs.get("keepdims"))
         if op == "norm":
-            self._check_norm(call, attrs)
+            attrs["form"] = self._check_norm(call, attrs, inputs[roles["x"]])
+        if op == "tensordot" and not _is_tensordot_axes(attrs.get("axes")):
+            raise self.ctx.error(bound["axes"], "np.tensordot axes must be an int or a pair of axis lists",
+                                 hint="write axes=1, or axes=([1, 2], [0, 1])")
         attrs["roles"] = roles
         if op == "reshape":
             attrs["dims"] = None
@@ -849,15 +886,123 @@ class _Parser:
         return self._node(op, inputs, _rebuild(call, replace), diff=diff, attrs=attrs,
                           hint=_hint_of(call, op))
 
-    def _check_norm(self, call, attrs):
+    def _check_norm(self, call, attrs, x) -> str:
+        """Which gradient np.linalg.norm(x, ord, axis) has, following NumPy's own choice of a
+        vector or a matrix norm: "two" (x / out: the 2-norm, Frobenius), "one" (sign(x)),
+        "inf" (the entries of largest or smallest |x|), "power" (a p-norm, p > 1), "matrix"."""
         ord_, axis = attrs.get("ord"), attrs.get("axis")
-        if ord_ in (None, "fro") and (axis is None or isinstance(axis, int)):
-            return
-        if ord_ in (1, 2, float("inf")) and isinstance(axis, int):
-            return
-        raise self.ctx.error(call, f"np.linalg.norm with ord={ord_!r}, axis={axis!r} is not supported yet",
-                             hint="supported: the 2-norm or Frobenius norm (ord=None or 'fro'), and "
-                             "vector norms ord=1, 2, np.inf along an int axis")
+        shown = f"np.linalg.norm with ord={_show_ord(ord_)}, axis={axis!r}"
+        name = call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else None
+        numeric = isinstance(ord_, (int, float)) and not isinstance(ord_, bool) and ord_ == ord_
+        if not (ord_ is None or numeric or ord_ in ("fro", "f", "nuc")):
+            raise self.ctx.error(call, f"{shown}: NumPy has no such norm order",
+                                 hint="ord is None, a number, np.inf, -np.inf, 'fro' or 'nuc'")
+        if axis is None and ord_ is None:
+            return "two"  # the 2-norm of x flattened, whatever its rank
+        if isinstance(axis, tuple) and len(axis) not in (1, 2):
+            raise self.ctx.error(call, f"{shown}: a norm is over one axis (a vector norm) or two "
+                                 "(a matrix norm)")
+        if isinstance(axis, tuple) and len(axis) == 2:
+            matrix = True
+            if x.rank is not None and len({a % x.rank for a in axis if -x.rank <= a < x.rank}) == 1:
+                raise self.ctx.error(call, f"{shown}: the two axes of a matrix norm must differ")
+        elif axis is not None:
+            matrix = False
+        elif x.rank in (1, 2):
+            matrix = x.rank == 2
+        elif x.rank is not None:
+            raise self.ctx.error(call, f"{shown}: with axis=None NumPy takes this norm of a 1-D or "
+                                 f"2-D x only, and {name or 'x'} has rank {x.rank}",
+                                 hint="pass axis= (an int for a vector norm, a pair of axes for a matrix norm)")
+        elif ord_ in ("fro", "f", "nuc"):
+            matrix = True  # NumPy takes these of a 2-D x only
+        elif numeric and ord_ not in (1, -1, 2, -2, float("inf"), float("-inf")):
+            matrix = False  # NumPy has no matrix norm of this order: x must be a vector
+        else:
+            raise self.ctx.error(call, f"{shown}: whether this is a vector or a matrix norm depends on "
+                                 f"the rank of {name or 'its argument'}, which gradgen cannot see here",
+                                 hint=f"annotate the shape of {name or 'the parameters it is made from'} "
+                                 f"(e.g. {name or 'x'}: \"f[M, N]\" for a matrix, \"f[N]\" for a vector), "
+                                 "or pass axis=")
+        if matrix:
+            if ord_ in (None, "fro", "f"):
+                return "two"
+            if ord_ in ("nuc", 1, -1, 2, -2, float("inf"), float("-inf")):
+                return "matrix"
+            raise self.ctx.error(call, f"{shown}: NumPy has no matrix norm of this order",
+                                 hint="matrix norms: ord=None, 'fro', 'nuc', 1, -1, 2, -2, np.inf, -np.inf")
+        if isinstance(ord_, str):
+            raise self.ctx.error(call, f"{shown}: ord={ord_!r} is a matrix norm, and this norm is of "
+                                 "vectors", hint="pass axis as a pair of axes, e.g. axis=(-2, -1)")
+        if ord_ is None or ord_ == 2:
+            return "two"
+        if ord_ == 1:
+            return "one"
+        if ord_ in (float("inf"), float("-inf")):
+            return "inf"
+        if ord_ == 0:
+            raise self.ctx.error(call, f"{shown}: ord=0 counts the nonzero entries, a step function "
+                                 "with no gradient", hint="use a smooth stand-in, or compute it outside "
+                                 "the derived function")
+        if ord_ < 1:
+            raise self.ctx.error(call, f"{shown}: for ord < 1 the gradient, sign(x) * (|x| / norm) ** "
+                                 "(ord - 1), is infinite where an entry of x is 0, so gradgen does not "
+                                 "differentiate it", hint="use ord >= 1, np.inf or -np.inf")
+        return "power"
+
+    def _multi_output_call(self, call, fname, count, at) -> list[Value]:
+        """np.split and its kin, np.linalg.slogdet: one node with several results.
+
+        ``count`` is how many names the results are unpacked into (None when one result is
+        picked by index, so the number must be readable from the call)."""
+        label = f"np.{fname}"
+        if fname == "linalg.slogdet":
+            bound = self._bind_args(call, ["a"], 1, label)
+            a = self._lower(bound["a"])
+            if count not in (None, 2):
+                raise self.ctx.error(at, f"np.linalg.slogdet returns 2 results (sign, logabsdet), "
+                                     f"unpacked here into {count} names")
+            template = _rebuild(call, {id(bound["a"]): a.ref()})
+            return self._node_with_outs("slogdet", [a], template, ["sign", "logabsdet"], active=[False, True],
+                                        attrs={"roles": {"a": 0}})
+        params = ["ary", "indices_or_sections"] + (["axis"] if fname in ("split", "array_split") else [])
+        bound = self._bind_args(call, params, 2, label)
+        x = self._lower(bound["ary"])
+        sections = self._lower(bound["indices_or_sections"])  # where to cut: no gradient
+        axis = self._literal(bound.get("axis"), "axis", lambda v: type(v) is int)
+        written = _literal_or_none(bound["indices_or_sections"])
+        parts = written if type(written) is int else len(written) + 1 \
+            if isinstance(written, (list, tuple)) and all(type(i) is int for i in written) else None
+        if count is None and parts is None:
+            raise self.ctx.error(bound["indices_or_sections"], f"how many arrays {label} returns must be "
+                                 "readable here", hint=f"unpack them into names, as in {api.MULTI_OUTPUT_EXAMPLES[fname]}")
+        if count is not None and parts is not None and count != parts:
+            raise self.ctx.error(at, f"{label} returns {parts} arrays here, unpacked into {count} names")
+        hint = _describe(bound["ary"]) or "part"
+        names = [f"{hint}_{i}" for i in range(count or parts)]
+        template = _rebuild(call, {id(bound["ary"]): x.ref(), id(bound["indices_or_sections"]): sections.ref()})
+        outs = self._node_with_outs("split", [x, sections], template, names, active=[x.active] * len(names),
+                                    attrs={"kind": fname, "axis": axis or 0})
+        if x.shape is not None:
+            along = (axis or 0) if fname in ("split", "array_split") else \
+                {"hsplit": 1 if len(x.shape) > 1 else 0, "vsplit": 0, "dsplit": 2}[fname]
+            if -len(x.shape) <= along < len(x.shape):
+                for out, size in zip(outs, _split_sizes(x.shape[along], written, fname, len(outs))):
+                    shape = list(x.shape)
+                    shape[along] = size
+                    out.shape, out.rank = tuple(shape), len(shape)
+        return outs
+
+    def _node_with_outs(self, op, inputs, template, names, *, active, attrs) -> list[Value]:
+        first = self._node(op, inputs, template, diff=(0,), attrs=attrs, hint=names[0])
+        node = first.producer
+        outs = [first] + [self._new(name, "node") for name in names[1:]]
+        node.extra_outs = outs[1:]
+        for out, is_active in zip(outs, active):
+            out.producer, out.active, out.dtype = node, is_active, "float"
+            if op == "slogdet" and inputs[0].shape is not None:
+                out.shape, out.rank = inputs[0].shape[:-2], len(inputs[0].shape) - 2
+        return outs
 
     def _astype(self, call, receiver) -> Value:
         x = self._lower(receiver)
@@ -880,12 +1025,22 @@ class _Parser:
             ins, out = _einsum_parts(spec, len(operands))
         except ValueError as err:
             raise self.ctx.error(call.args[0], f"einsum subscripts '{spec}': {err}",
-                                 hint="use explicit subscripts without '...' or repeated letters "
-                                 "within an operand, e.g. 'bij,bjk->bik'") from None
+                                 hint="write subscripts as NumPy reads them, e.g. 'bij,bjk->bik', "
+                                 "'ii->i' or '...ij,...jk->...ik'") from None
         values = [self._lower(o) for o in operands]
+        attrs = {"inputs": ins, "output": out, "spec": ",".join(ins) + "->" + out, "ellipsis": ""}
+        if all(v.rank is not None for s, v in zip(ins, values) if "..." in s):
+            # ranks known: '...' becomes letters of its own, and the adjoints are plain einsums
+            try:
+                attrs["inputs"], attrs["output"], attrs["ellipsis"] = \
+                    _einsum_spelled_out(ins, out, [v.rank for v in values])
+            except ValueError as err:
+                message, hint = err.args
+                raise self.ctx.error(call.args[0], f"einsum subscripts '{spec}': {message}",
+                                     hint=hint) from None
         template = _rebuild(call, {id(o): v.ref() for o, v in zip(operands, values)})
         return self._node("einsum", values, template, diff=tuple(range(len(values))),
-                          attrs={"inputs": ins, "output": out}, hint="contraction")
+                          attrs=attrs, hint="contraction")
 
     def _reduction(self, call, op, bound, receiver=False) -> Value:
         a = self._lower(bound["a"])
@@ -903,9 +1058,11 @@ class _Parser:
             value = ast.literal_eval(node)
         except ValueError:
             value = _NOT_LITERAL
-            if isinstance(node, ast.Attribute) and node.attr == "inf" and isinstance(node.value, ast.Name) \
-                    and self.scope.kind(node.value.id) == "numpy":
-                value = float("inf")  # ord=np.inf
+            sign, inner = (-1, node.operand) if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) \
+                else (1, node)
+            if isinstance(inner, ast.Attribute) and inner.attr == "inf" and isinstance(inner.value, ast.Name) \
+                    and self.scope.kind(inner.value.id) == "numpy":
+                value = sign * float("inf")  # ord=np.inf, ord=-np.inf
         if value is _NOT_LITERAL or not check(value):
             raise self.ctx.error(node, f"{what} must be written as a literal here",
                                  hint=_LITERAL_HINTS.get(what, f"write {what}=True or {what}=False"))
@@ -957,29 +1114,98 @@ class _Parser:
 
 _NOT_LITERAL = object()
 _LITERAL_HINTS = {"axis": "write axis=0, axis=-1 or axis=(0, 1)",
-                  "axes": "write the permutation out, e.g. axes=(1, 0, 2)"}
+                  "axes": "write the permutation out, e.g. axes=(1, 0, 2)",
+                  "ord": "write ord=2, ord='fro', ord=np.inf or ord=-np.inf"}
 _OP_SYMBOL = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "FloorDiv": "//", "Mod": "%",
               "Pow": "**", "MatMult": "@", "LShift": "<<", "RShift": ">>", "BitOr": "|",
               "BitAnd": "&", "BitXor": "^"}
 
 
 def _einsum_parts(spec: str, count: int):
-    """Operand and output subscripts of an einsum, with the output made explicit."""
-    if "." in spec:
-        raise ValueError("'...' is not supported")
+    """Operand and output subscripts of an einsum, with the output made explicit. A letter may
+    repeat within an operand (a diagonal); '...' stands for the dimensions no letter names."""
     lhs, arrow, out = spec.partition("->")
     ins = lhs.split(",")
     if len(ins) != count:
         raise ValueError(f"{len(ins)} operands named, {count} given")
-    if not all(s.isalpha() for s in ins + ([out] if out else [])):
-        raise ValueError("subscripts must be letters")
-    for s in ins:
-        if len(set(s)) != len(s):
-            raise ValueError(f"a letter repeats within '{s}' (a diagonal)")
-    letters = "".join(ins)
-    if not arrow:
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for s in ins + [out]:
+        if s.count("...") > 1 or not set(s.replace("...", "", 1)) <= _LETTERS:
+            raise ValueError("subscripts must be letters, with at most one '...' each")
+    ellipsis = any("..." in s for s in ins)
+    letters = "".join(ins).replace("...", "")
+    if not arrow:  # NumPy's implicit output: '...', then the letters named once, in order
+        out = "..." * ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    named = out.replace("...", "")
+    if len(set(named)) != len(named):
+        raise ValueError(f"a letter repeats in the output '{out}'")
+    if not set(named) <= set(letters):
+        raise ValueError(f"the output names {', '.join(sorted(set(named) - set(letters)))}, "
+                         "which no operand has")
+    if not ellipsis:
+        out = named  # '...' in the output stands for no dimensions then
     return ins, out
+
+
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _einsum_spelled_out(ins, out, ranks):
+    """``ins`` and ``out`` with each '...' written as letters used nowhere else, for operands
+    of these ranks (NumPy lines the dimensions of '...' up from the right, as broadcasting
+    does), and those letters in order: the empty string when no operand has '...'."""
+    widths = []
+    for k, (s, rank) in enumerate(zip(ins, ranks)):
+        width = rank - len(s) + 3 if "..." in s else 0
+        if width < 0:
+            raise ValueError(f"operand {k + 1} has rank {rank}, fewer dimensions than '{s}' names",
+                             "check the operand's shape annotation against the subscripts")
+        widths.append(width)
+    width = max(widths, default=0)
+    if width == 0:
+        return [s.replace("...", "") for s in ins], out.replace("...", ""), ""
+    if "..." not in out:
+        raise ValueError(f"'...' stands for {width} dimension{'s' * (width > 1)} here, "
+                         "which the output does not name (NumPy refuses that)",
+                         f"name it in the output ('{','.join(ins)}->...{out}') and sum over "
+                         "those dimensions afterwards if that is what you mean")
+    unused = sorted(_LETTERS - set("".join(ins)), key=lambda c: (c.isupper(), c))
+    if width > len(unused):
+        raise ValueError("more dimensions than einsum has letters for",
+                         "split the contraction into smaller einsums")
+    fresh = "".join(unused[:width])
+    return ([s.replace("...", fresh[width - w:]) for s, w in zip(ins, widths)],
+            out.replace("...", fresh), fresh)
+
+
+def _split_sizes(dim, written, fname, count):
+    """The length of each piece along the split axis, where the shapes say (else None)."""
+    if dim is not None and type(written) is int and fname != "array_split":
+        return [dim.divide(shapes.Dim(written))] * count  # equal pieces (NumPy checks it divides)
+    if dim is not None and not dim.factors and isinstance(written, (list, tuple)):
+        cuts = [0] + [max(0, min(i if i >= 0 else i + dim.coef, dim.coef)) for i in written] + [dim.coef]
+        return [shapes.Dim(max(0, b - a)) for a, b in zip(cuts, cuts[1:])]
+    return [None] * count
+
+
+def _is_tensordot_axes(axes) -> bool:
+    def axis_list(v):
+        return type(v) is int or isinstance(v, (list, tuple)) and all(type(i) is int for i in v)
+    return axes is None or type(axes) is int and axes >= 0 or \
+        isinstance(axes, (list, tuple)) and len(axes) == 2 and all(axis_list(v) for v in axes)
+
+
+def _show_ord(ord_) -> str:
+    """ord as written: np.inf rather than inf."""
+    if isinstance(ord_, float) and ord_ in (float("inf"), float("-inf")):
+        return "np.inf" if ord_ > 0 else "-np.inf"
+    return repr(ord_)
+
+
+def _literal_or_none(node):
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
 
 
 def _is_axis(v) -> bool:

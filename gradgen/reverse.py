@@ -54,7 +54,7 @@ def reaching_output(graph: Graph) -> set[int]:
     """Ids of values the output depends on through differentiable edges."""
     reach = {graph.output.id}
     for node in reversed(list(graph.body.nodes())):
-        if node.out.id in reach:
+        if any(o.id in reach for o in node.outs):
             reach.update(node.inputs[i].id for i in node.diff_inputs if node.inputs[i].active)
     return reach
 
@@ -118,7 +118,7 @@ class _Reverse:
         forward = set(roots)
         for node in graph.body.nodes():
             if any(node.inputs[i].id in forward for i in node.diff_inputs):
-                forward.add(node.out.id)
+                forward.update(o.id for o in node.outs if o.active)
         self.relevant = forward & reaching_output(graph)
         self.current: dict[int, str] = {}  # value id -> name holding its adjoint so far
         self.fresh: dict[str, bool] = {}  # adjoint name -> it is a new array nothing else holds
@@ -138,8 +138,12 @@ class _Reverse:
             body: list[ast.stmt] = []
             identities: list[str] = []
             for node in reversed(stmt.nodes):
-                if node.out.id not in self.current:
+                if not any(o.id in self.current for o in node.outs):
                     continue
+                if node.extra_outs:  # several results: spread each adjoint before reading it
+                    for o in node.outs:
+                        if o.id in self.pending:
+                            body.append(self.pending.pop(o.id)[0])
                 for x, call in adjoint_rules(node):
                     if x.id in self.relevant:
                         self._contribute(node, x, call, body)
@@ -178,7 +182,8 @@ class _Reverse:
         else:
             macro = getattr(templating.family(call.family), call.macro)
         wanted = set(macro.arguments)
-        kwargs = {call.target: target, "dout": self.current[node.out.id]}
+        douts = [self.current.get(o.id) for o in node.outs]  # None: no adjoint reached it
+        kwargs = {call.target: target, "dout": next(d for d in douts if d is not None), "douts": douts}
         kwargs.update({k: v.placeholder for k, v in call.values.items()})
         kwargs.update(call.literals)
         kwargs.update({k: self._temp(hint) for k, hint in call.temps.items() if k in wanted})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from . import shapes
 from .graph import Node, Value
@@ -254,15 +255,15 @@ def _array(node, position, x):
                 for k, v in literals.items()}
     macro = node.op if node.op != "solve" else f"solve_{name}"
     call = RuleCall("arrays", macro, target=f"d{name}", values=values, literals=literals)
+    if node.op == "det":
+        call.literals["rank"] = x.rank
     if node.op in ("prod", "var", "std"):
         call.literals["count"] = _count(x, node.attrs["axis"])
     if node.op == "roll":
         shift = node.attrs["shift"]
         call.literals["back"] = repr(tuple(-s for s in shift) if isinstance(shift, tuple) else -shift)
     if node.op == "norm":
-        ord_ = node.attrs.get("ord")
-        call.literals["ord"] = {1: "one", float("inf"): "inf"}.get(ord_, "two")
-        call.temps["selected"] = f"{x.hint}_is_max"
+        _norm(call, node, x)
     if node.op in ("broadcast_to", "clip"):
         call.unbroadcast = True
     if node.op in ("swapaxes", "moveaxis", "flip", "broadcast_to", "diag", "pad", "astype", "roll",
@@ -271,18 +272,149 @@ def _array(node, position, x):
     return call
 
 
+def _norm(call, node, x):
+    """np.linalg.norm: parse.py's "form" says which gradient; a matrix norm of a plain 2-D x
+    (axis=None) is written out, one over a pair of axes of a stack calls a helper."""
+    form, ord_ = node.attrs["form"], node.attrs.get("ord")
+    side = "max" if not isinstance(ord_, str) and ord_ is not None and ord_ > 0 else "min"
+    if form == "inf":
+        call.temps["selected"] = f"{x.hint}_is_{side}"
+    if form == "power":  # the exponent ord - 1, as written: 1.5 -> 0.5
+        call.literals["power"] = str(Decimal(repr(ord_)) - 1)
+    if form == "matrix" and node.attrs.get("axis") is None:
+        if ord_ == "nuc" or ord_ in (2, -2):
+            form = "nuc" if ord_ == "nuc" else "spectral"
+            call.literals["k"] = "0" if ord_ == 2 else "-1"  # singular values come largest first
+            call.temps.update(u="U", s="s", vt="Vt")
+        else:  # 1 / -1: the column of largest / smallest abs sum; np.inf / -np.inf: the row
+            form = "max_col" if ord_ in (1, -1) else "max_row"
+            call.temps["selected"] = f"{x.hint}_{form[4:]}_is_{side}"
+    elif form == "matrix":
+        shown = "np.inf" if ord_ == float("inf") else "-np.inf" if ord_ == float("-inf") else repr(ord_)
+        call.literals.update(order=shown, keep=repr(bool(node.attrs.get("keepdims"))))
+    call.literals["ord"] = form
+
+
 def _einsum(node, position, x):
-    ins, out = node.attrs["inputs"], node.attrs["output"]
-    others = [v for i, v in enumerate(node.inputs) if i != position]
+    ins, out, spelled = node.attrs["inputs"], node.attrs["output"], node.attrs.get("ellipsis", "")
     mine = ins[position]
-    seen = out + "".join(s for i, s in enumerate(ins) if i != position)
-    kept = "".join(c for c in mine if c in seen)  # letters summed in this operand alone come back
-    spec = ",".join([out] + [s for i, s in enumerate(ins) if i != position]) + "->" + kept
-    lonely = tuple(i for i, c in enumerate(mine) if c not in seen)
-    return RuleCall("arrays", "einsum", "dx", values={"x": x},
-                    literals={"spec": repr(spec), "others": [v.placeholder for v in others],
-                              "lonely": repr(lonely) if lonely else None},
-                    fresh=bool(others) and not lonely)  # one operand: np.einsum may return a view
+    dims = dict(zip(mine, x.shape)) if x.shape is not None else {}
+    if any("..." in s for s in ins) or any(dims.get(c) is None for c in mine if c in spelled):
+        return _einsum_at_run_time(node, position, x)  # what '...' stands for is known only then
+    others = [v for i, v in enumerate(node.inputs) if i != position]
+    rest = [s for i, s in enumerate(ins) if i != position]
+    seen = out + "".join(rest)
+    letters = "".join(dict.fromkeys(mine))  # a repeated letter (a diagonal) counts once
+    # letters summed in this operand alone come back, and so do those it has at size 1 where
+    # the others have them larger (NumPy broadcasts them, as it does the dimensions of '...')
+    kept = "".join(c for c in letters if c in seen and not (
+        dims.get(c) is not None and dims[c].is_one and not _einsum_size_one(node, c, position)))
+    spread = tuple(i for i, c in enumerate(letters) if c not in kept)
+    # broadcast back to x's shape: letters summed in x alone, and letters x has larger than 1
+    # where everything else has them at size 1
+    lonely = any(c not in seen or c in kept and dims.get(c) is not None and not dims[c].is_one
+                 and _einsum_size_one(node, c, position) for c in letters)
+    spec = ",".join([out] + rest) + "->" + kept
+    literals = {"spec": repr(_with_ellipsis(spec, spelled)), "others": [v.placeholder for v in others],
+                "spread": repr(spread) if spread else None, "lonely": lonely, "diagonal": None}
+    if len(letters) < len(mine):  # computed over its letters, then put back on the diagonal
+        lead = next((k for k, i in enumerate(spread) if i != k), len(spread))
+        spread = tuple(i - lead for i in spread[lead:])  # the assignment broadcasts the leading ones
+        literals.update(diagonal=repr(_with_ellipsis(mine + "->" + letters, spelled)),
+                        spread=repr(spread) if spread else None)
+        if not others and out == kept:
+            literals["spec"] = None  # np.einsum('i->i', dout) is dout
+    if len(node.inputs) > 1 and not all(_fully_known(v.shape) for v in node.inputs):
+        # NumPy lets a letter of size 1 broadcast against the same letter larger elsewhere;
+        # with sizes unknown, the result is fitted to x's shape when it runs
+        if literals["diagonal"] or lonely or spread:
+            return _einsum_at_run_time(node, position, x)
+        literals["fit"] = True
+    # one operand: np.einsum may return a view; np.broadcast_to returns one
+    return RuleCall("arrays", "einsum", "dx", values={"x": x}, literals=literals,
+                    fresh=len(letters) < len(mine) or bool(others) and not lonely and "fit" not in literals)
+
+
+def _fully_known(shape) -> bool:
+    return shape is not None and all(d is not None for d in shape)
+
+
+def _einsum_size_one(node, letter, position) -> bool:
+    """Whether ``letter`` is known to have size 1 in the output and every other operand."""
+    terms = [(node.attrs["output"], node.out)] + [
+        (s, v) for i, (s, v) in enumerate(zip(node.attrs["inputs"], node.inputs)) if i != position]
+    return all(v.shape is not None and v.shape[k] is not None and v.shape[k].is_one
+               for s, v in terms for k, c in enumerate(s) if c == letter)
+
+
+def _with_ellipsis(spec: str, spelled: str) -> str:
+    """``spec`` with the letters that spelled out '...' (``spelled``, in order) written as '...'
+    again where NumPy reads that the same way: in each subscript they are the last of them,
+    together, and the result has all any operand has (NumPy sums no '...' dimensions away)."""
+    lhs, out = spec.split("->")
+    terms = lhs.split(",") + [out]
+    runs = ["".join(c for c in t if c in spelled) for t in terms]
+    if not spelled or not runs[-1] or any(len(r) > len(runs[-1]) for r in runs) or \
+            any(not spelled.endswith(r) or r not in t for r, t in zip(runs, terms)):
+        return spec
+    terms = [t.replace(r, "...") if r else t for r, t in zip(runs, terms)]
+    return ",".join(terms[:-1]) + "->" + terms[-1]
+
+
+def _einsum_at_run_time(node, position, x):
+    """The adjoint of an operand of an einsum whose '...' only the run can spell out."""
+    lhs, out = node.attrs["spec"].split("->")
+    ins = lhs.split(",")
+    mine, rest = ins[position], [s for i, s in enumerate(ins) if i != position]
+    others = [v for i, v in enumerate(node.inputs) if i != position]
+    seen = out + "".join(rest)
+    named = mine[3:]
+    if mine.startswith("...") and "..." in seen and "." not in named and \
+            len(set(named)) == len(named) and set(named) <= set(seen):
+        # every dimension of x is in the product, leading ones too; summed back where x broadcast
+        spec = ",".join([out] + rest) + "->" + mine
+        return RuleCall("arrays", "einsum_unbroadcast", "dx", values={"x": x},
+                        literals={"spec": repr(spec), "others": [v.placeholder for v in others]},
+                        fresh=bool(others))
+    operands = "(" + ", ".join(v.placeholder for v in node.inputs) + ",)"
+    return RuleCall("arrays", "einsum_any", "dx",
+                    literals={"spec": repr(node.attrs["spec"]), "operands": operands, "position": position},
+                    fresh=False)
+
+
+def _tensordot(node, position, x):
+    """With both ranks known the contraction is written out; otherwise a helper works it out."""
+    roles = node.attrs["roles"]
+    a, b = node.inputs[roles["a"]], node.inputs[roles["b"]]
+    side = "ab"[position]
+    axes = node.attrs.get("axes")
+    call = RuleCall("arrays", f"tensordot_{side}", f"d{side}", values={"a": a, "b": b},
+                    literals={"axes": repr(2 if axes is None else axes)})
+    normal = None if a.rank is None or b.rank is None else shapes.tensordot_axes(axes, a.rank, b.rank)
+    if normal is not None:
+        a_axes, b_axes = normal
+        free_a = [i for i in range(a.rank) if i not in a_axes]
+        free_b = [j for j in range(b.rank) if j not in b_axes]
+        if side == "a":  # dout's b part against b's free axes; then a's axes back in order
+            contract = (list(range(len(free_a), len(free_a) + len(free_b))), free_b)
+            order = free_a + [a_axes[b_axes.index(j)] for j in sorted(b_axes)]
+        else:
+            contract = (free_a, list(range(len(free_a))))
+            order = [b_axes[a_axes.index(i)] for i in sorted(a_axes)] + free_b
+        perm = [order.index(i) for i in range(x.rank)]
+        call.literals.update(contract=repr(contract),
+                             perm=None if perm == list(range(x.rank)) else repr(tuple(perm)))
+    return call
+
+
+def _split(node, position, x):
+    """np.split and its kin: the adjoint is the pieces' adjoints joined back together."""
+    return RuleCall("arrays", "split", "dx", literals={"parts": [o.placeholder for o in node.outs],
+                                                      "kind": node.attrs["kind"], "axis": node.attrs["axis"]})
+
+
+def _slogdet(node, position, x):
+    return RuleCall("arrays", "slogdet", "da", values={"a": x}, literals={"rank": x.rank})
 
 
 def _stacked(node, position, x):
@@ -318,14 +450,15 @@ _HANDLERS = {
     "reshape": _reshape, "getitem": _getitem, "concatenate": _join, "stack": _join,
     "arctan2": _binary("elementwise", "arctan2"), "hypot": _binary("elementwise", "hypot"),
     "logaddexp": _binary("elementwise", "logaddexp"), "clip": _clip, "einsum": _einsum,
-    "hstack": _stacked, "vstack": _stacked, "user": _user,
+    "hstack": _stacked, "vstack": _stacked, "user": _user, "split": _split, "slogdet": _slogdet,
+    "tensordot": _tensordot,
 }
 _HANDLERS.update({op: _special for op in ("expit", "logit", "erf", "gammaln", "logsumexp", "softmax_fn",
                                           "log_softmax_fn")})
 _HANDLERS.update({op: _array for op in ("prod", "var", "std", "cumsum", "swapaxes", "moveaxis", "flip",
                                         "roll", "broadcast_to", "triu", "tril", "diag", "diagonal",
                                         "trace", "take", "take_along_axis", "tile", "repeat", "pad",
-                                        "inv", "det", "solve", "norm", "astype")})
+                                        "inv", "det", "solve", "norm", "astype", "cholesky")})
 _HANDLERS.update({op: _unary for op in UNARY_OPS})
 
 SUPPORTED_OPS = frozenset(_HANDLERS)

@@ -350,13 +350,20 @@ def infer_shape(node, values):
         return ins[0]
     if op in ("prod", "var", "std"):
         return reduce(ins[0], attrs.get("axis"), attrs.get("keepdims"))
-    if op == "norm":
-        return reduce(ins[0], attrs.get("axis"), attrs.get("keepdims"))
+    if op == "norm":  # a vector norm (one axis), a matrix norm (two), or of all of x (axis=None)
+        axis = attrs.get("axis")
+        if ins[0] is not None and isinstance(axis, tuple) and len(set(normalize_axes(axis, len(ins[0])))) < len(axis):
+            raise ShapeMismatch(f"np.linalg.norm over axes {axis}: the same axis twice")
+        return reduce(ins[0], axis, attrs.get("keepdims"))
     if op == "swapaxes" and ins[0] is not None:
         out = list(ins[0])
         i, j = normalize_axes((attrs["axis1"], attrs["axis2"]), len(out))
         out[i], out[j] = out[j], out[i]
         return tuple(out)
+    if op == "tensordot":
+        return _tensordot(node)
+    if op == "cholesky":
+        return ins[0]
     if op == "det" and ins[0] is not None:
         return ins[0][:-2]
     if op == "solve":
@@ -368,7 +375,46 @@ def infer_shape(node, values):
     return None
 
 
+def tensordot_axes(axes, a_rank: int, b_rank: int):
+    """np.tensordot's ``axes`` (an int, or a pair of ints or sequences) as two lists of
+    non-negative axes, a's then b's; None when they do not fit the ranks."""
+    if axes is None:
+        axes = 2
+    if type(axes) is int:
+        if not 0 <= axes <= min(a_rank, b_rank):
+            return None
+        return list(range(a_rank - axes, a_rank)), list(range(axes))
+    a_axes, b_axes = ([i] if type(i) is int else list(i) for i in axes)
+    if len(a_axes) != len(b_axes) or not all(-a_rank <= i < a_rank for i in a_axes) or \
+            not all(-b_rank <= i < b_rank for i in b_axes):
+        return None
+    a_axes, b_axes = [i % a_rank for i in a_axes], [i % b_rank for i in b_axes]
+    if len(set(a_axes)) != len(a_axes) or len(set(b_axes)) != len(b_axes):
+        return None
+    return a_axes, b_axes
+
+
+def _tensordot(node):
+    roles = node.attrs["roles"]
+    a, b = node.inputs[roles["a"]].shape, node.inputs[roles["b"]].shape
+    if a is None or b is None:
+        return None
+    axes = tensordot_axes(node.attrs.get("axes"), len(a), len(b))
+    if axes is None:
+        raise ShapeMismatch(f"np.tensordot axes {node.attrs.get('axes')!r} do not fit ranks "
+                            f"{len(a)} and {len(b)}")
+    for i, j in zip(*axes):
+        if _clash(a[i], b[j]):
+            raise ShapeMismatch(f"np.tensordot contracts {show(a)} axis {i} with {show(b)} axis {j}")
+    return tuple(d for i, d in enumerate(a) if i not in axes[0]) + \
+        tuple(d for j, d in enumerate(b) if j not in axes[1])
+
+
 def _einsum(node):
+    """A repeated letter (a diagonal) is one dimension; '...' is left in the subscripts only
+    when some operand's rank is unknown (the parser spells it out in letters otherwise)."""
+    if any("..." in letters for letters in node.attrs["inputs"]):
+        return None
     dims = {}
     for letters, value in zip(node.attrs["inputs"], node.inputs):
         if value.shape is None:

@@ -25,7 +25,8 @@ FORMS = [
     ("1 / (1 + np.exp(-z))", "z"),
     ("np.sum(x, axis=0)", "x"), ("x.mean(axis=1, keepdims=True)", "x"), ("np.max(x, axis=-1)", "x"),
     ("np.prod(x, axis=0)", "x"), ("np.var(x, axis=0, ddof=1)", "x"), ("np.std(x)", "x"),
-    ("np.cumsum(x, axis=1)", "x"), ("np.linalg.norm(x)", "x"), ("np.trace(x)", "x"),
+    ("np.cumsum(x, axis=1)", "x"), ("np.linalg.norm(x)", "x"),
+    ("np.linalg.norm(x, 1, axis=0)", "x"), ("np.linalg.norm(x, 'nuc')", "x"), ("np.trace(x)", "x"),
     ("x.reshape(n, -1)", "x, n"), ("np.squeeze(x)", "x"), ("np.swapaxes(x, 0, 1)", "x"),
     ("np.moveaxis(x, 0, -1)", "x"), ("np.flip(x, 0)", "x"), ("np.roll(x, 2, axis=1)", "x"),
     ("np.broadcast_to(x, (4, 3))", "x"), ("np.triu(x)", "x"), ("np.diag(x)", "x"),
@@ -34,7 +35,10 @@ FORMS = [
     ("np.tile(x, (2, 1))", "x"), ("np.repeat(x, 2, axis=0)", "x"), ("np.pad(x, 1)", "x"),
     ("np.concatenate([a, b], axis=1)", "a, b"), ("np.stack([a, b])", "a, b"),
     ("np.hstack([a, b])", "a, b"), ("np.einsum('ij,jk->ik', a, b)", "a, b"),
-    ("np.linalg.inv(a)", "a"), ("np.linalg.det(a)", "a"), ("np.linalg.solve(a, b)", "a, b"),
+    ("np.einsum('ii->i', a)", "a"),
+    ("np.split(x, 2, axis=1)[0]", "x"), ("np.tensordot(a, b, axes=1)", "a, b"),
+    ("np.linalg.inv(a)", "a"), ("np.linalg.det(a)", "a"), ("np.linalg.slogdet(a)[1]", "a"),
+    ("np.linalg.solve(a, b)", "a, b"), ("np.linalg.cholesky(a)", "a"),
     ("x.astype(np.float32)", "x"),
 ]
 

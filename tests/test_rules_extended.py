@@ -300,6 +300,10 @@ def test_take_tile_repeat_pad_stacks_annotated(c):
 # -- einsum ------------------------------------------------------------------------------------------
 
 def _einsum_cases():
+    # NumPy broadcasts a letter of size 1 against the same letter larger elsewhere
+    yield case("einsum-size1-contracted", "a, b", "np.einsum('ij,jk->ik', a, b)", N(3, 1), N(4, 2))
+    yield case("einsum-size1-elementwise", "a, b", "np.einsum('ij,ij->ij', a, b)", N(1, 4), N(3, 4))
+    yield case("einsum-size1-other", "a, b", "np.einsum('ij,ij->i', a, b)", N(3, 4), N(3, 1))
     yield case("einsum-matmul", "a, b", "np.einsum('ij,jk->ik', a, b)", N(3, 4), N(4, 2))
     yield case("einsum-batched", "a, b", "np.einsum('bij,bjk->bik', a, b)", N(2, 3, 4), N(2, 4, 2))
     yield case("einsum-dot", "a, b", "np.einsum('i,i->', a, b)", N(4), N(4))
@@ -317,11 +321,112 @@ def _einsum_cases():
     yield case("einsum-ellipsis", "a, b", "np.einsum('...ij,...jk->...ik', a, b)", N(2, 3, 4), N(2, 4, 2))
     yield case("einsum-three", "a, b, c", "np.einsum('ij,jk,kl->il', a, b, c)", N(2, 3), N(3, 4), N(4, 2))
     yield case("einsum-bilinear", "x, W, y", "np.einsum('i,ij,j->', x, W, y)", N(3), N(3, 4), N(4))
+    yield case("einsum-scalar-operand", "s, a", "np.einsum(',ij->ij', s, a)", N(), N(3, 4))
+    # repeated letters within an operand: diagonals
+    yield case("einsum-trace-implicit", "a", "np.einsum('ii', a)", N(3, 3))
+    yield case("einsum-diagonal-view", "a", "np.einsum('ii->i', a) * np.arange(1.0, 4.0)", N(3, 3))
+    yield case("einsum-diagonal-sum-rest", "a", "np.einsum('iij->j', a)", N(3, 3, 2))
+    yield case("einsum-diagonal-keep-rest", "a", "np.einsum('iij->ij', a)", N(3, 3, 2))
+    yield case("einsum-diagonal-middle", "a", "np.einsum('iji->j', a)", N(3, 2, 3))
+    yield case("einsum-diagonal-triple", "a", "np.einsum('iii->i', a)", N(3, 3, 3))
+    yield case("einsum-diagonal-batched", "a", "np.einsum('bii->b', a)", N(2, 3, 3))
+    yield case("einsum-diagonal-batched-keep", "a", "np.einsum('bii->ib', a)", N(2, 3, 3))
+    yield case("einsum-diagonal-with-other", "a, b", "np.einsum('ij,ii->j', a, b)", N(3, 4), N(3, 3))
+    yield case("einsum-diagonal-times-vector", "a, b", "np.einsum('ii,i->i', a, b)", N(3, 3), N(3))
+    yield case("einsum-two-traces", "a, b", "np.einsum('ii,jj->', a, b)", N(3, 3), N(2, 2))
+    yield case("einsum-diagonal-outer", "a, b", "np.einsum('ii,j->ij', a, b)", N(3, 3), N(2))
+    yield case("einsum-diagonal-same-operand", "a", "np.einsum('ii,ij->j', a, a)", N(3, 3))
+    # '...': broadcast dimensions, spelled out when the ranks are known
+    yield case("einsum-ellipsis-broadcast-rank", "a, b", "np.einsum('...ij,...jk->...ik', a, b)",
+               N(2, 3, 4), N(4, 5))
+    yield case("einsum-ellipsis-broadcast-rank-b", "a, b", "np.einsum('...ij,...jk->...ik', a, b)",
+               N(3, 4), N(2, 4, 5))
+    yield case("einsum-ellipsis-broadcast-size1", "a, b", "np.einsum('...ij,...jk->...ik', a, b)",
+               N(1, 3, 4), N(2, 4, 5))
+    yield case("einsum-ellipsis-broadcast-both", "a, b", "np.einsum('...ij,...jk->...ik', a, b)",
+               N(2, 1, 3, 4), N(5, 4, 2))
+    yield case("einsum-ellipsis-empty", "a, b", "np.einsum('...ij,...jk->...ik', a, b)", N(3, 4), N(4, 2))
+    yield case("einsum-ellipsis-implicit", "a, b", "np.einsum('...ij,...jk', a, b)", N(2, 3, 4), N(2, 4, 5))
+    yield case("einsum-ellipsis-implicit-dot", "a, b", "np.einsum('...i,...i', a, b)", N(2, 3), N(1, 3))
+    yield case("einsum-ellipsis-vector", "a, b", "np.einsum('...i,i->...', a, b)", N(2, 3, 4), N(4))
+    yield case("einsum-ellipsis-transpose", "a", "np.einsum('i...->...i', a)", N(2, 3, 4))
+    yield case("einsum-ellipsis-middle", "a, b", "np.einsum('i...j,j->...i', a, b)", N(2, 3, 4), N(4))
+    yield case("einsum-ellipsis-row-sum", "a", "np.einsum('...ij->...i', a)", N(2, 3, 4))
+    yield case("einsum-ellipsis-size1-rows", "a, b", "np.einsum('...i,...i->...i', a, b)", N(3, 1, 4), N(2, 4))
+    yield case("einsum-ellipsis-summed-in-other", "a, b", "np.einsum('...ij,jk->...ik', a, b)",
+               N(2, 3, 4), N(4, 5))
+    yield case("einsum-ellipsis-absent-output", "a, b", "np.einsum('...i,i->', a, b)", N(4), N(4))
+    yield case("einsum-ellipsis-whole", "a, b", "np.einsum('...,...->...', a, b)", N(2, 3), N(3))
+    yield case("einsum-ellipsis-diagonal", "a", "np.einsum('...ii->...i', a)", N(2, 3, 3))
+    yield case("einsum-ellipsis-trace", "a", "np.einsum('...ii->...', a)", N(2, 3, 3))
+    yield case("einsum-ellipsis-three", "a, b, c", "np.einsum('...ij,...jk,...kl->...il', a, b, c)",
+               N(2, 2, 3), N(3, 4), N(1, 4, 2))
+    yield case("einsum-ellipsis-three-lonely", "a, b, c", "np.einsum('...ij,jk,...l->...ik', a, b, c)",
+               N(2, 3, 4), N(4, 2), N(2, 5))
 
 
 @pytest.mark.parametrize("c", list(_einsum_cases()))
 def test_einsum(c):
     run_case(c, allow_refusal=True)
+
+
+@pytest.mark.parametrize("mode", ["named", "literal", "partial"])
+@pytest.mark.parametrize("c", list(_einsum_cases()))
+def test_einsum_annotated(c, mode):
+    """The same cases with shape annotations: '...' is spelled out in letters when the ranks
+    are known ("partial" leaves every other parameter unannotated)."""
+    run_case(type(c)(c.id, c.params, c.body, list(c.specs), c.wrt, c.tol, mode))
+
+
+def test_einsum_accepts_every_case(tmp_path):
+    """Diagonals and '...' are no longer refused, annotated or not."""
+    import gradgen
+    from rules_support import draw_args
+    from support import derive_source
+
+    refused = []
+    for c in (p.values[0] for p in _einsum_cases()):
+        for mode in (None, "named", "literal", "partial"):
+            c.annot = mode
+            try:
+                derive_source(c.source_for(draw_args(c.id, c.specs)), tmp_path)
+            except gradgen.GradgenError as err:
+                refused.append(f"{c.id} [{mode}]: {str(err).splitlines()[0]}")
+    assert not refused, "\n".join(refused)
+
+
+def test_einsum_ellipsis_naming_dimensions_the_output_drops_is_refused():
+    """NumPy sums no '...' dimensions away: with the rank known, gradgen says so at the line."""
+    import gradgen
+    from gradgen.pipeline import generate
+
+    source = 'import numpy as np\n\ndef f(a: "f[B, N, D]", w: "f[D]"):\n    return np.einsum("...i,i->", a, w)\n'
+    with pytest.raises(gradgen.GradgenError) as info:
+        generate(source, "model.py", function="f")
+    text = str(info.value)
+    assert "model.py:4" in text and "'...' stands for 2 dimensions" in text, text
+
+
+def test_einsum_size1_letter_broadcast_annotated():
+    """A letter one operand has at size 1 broadcasts in NumPy; with the shapes known the
+    adjoint sums it back."""
+    run_case(case("einsum-letter-size1", 'a: "f[1, D]", b: "f[N, D]"', "np.einsum('ij,ij->ij', a, b)",
+                  N(1, 4), N(3, 4)).values[0])
+    run_case(case("einsum-diagonal-size1", 'a: "f[1, 1]", b: "f[N]"', "np.einsum('ii,i->i', a, b)",
+                  N(1, 1), N(3)).values[0])
+
+
+@pytest.mark.parametrize("params, body, specs, called", [
+    ('a: "f[_, N, D]", b: "f[B, D, K]"', "np.einsum('...ij,...jk->...ik', a, b)", (N(1, 3, 4), N(2, 4, 5)),
+     "_unbroadcast("),
+    ('a: "f[N, _, D]", b: "f[D]"', "np.einsum('i...j,j->...i', a, b)", (N(3, 1, 4), N(4)), "_einsum_adjoint("),
+    ('a: "f[_, N, N]", b', "np.einsum('...ii,...i->...i', a, b)", (N(1, 3, 3), N(2, 3)), "_einsum_adjoint("),
+])
+def test_einsum_ellipsis_of_unknown_size(params, body, specs, called):
+    """The rank is known but not whether a dimension of '...' is 1: the adjoint is summed back
+    when it runs."""
+    fn = run_case(case("einsum-unknown-ellipsis-size", params, body, *specs).values[0])
+    assert called in fn.source
 
 
 # -- linear algebra ---------------------------------------------------------------------------------
@@ -362,6 +467,53 @@ def _linalg_cases():
     yield case("norm-rows-ordinf", "x", "np.linalg.norm(x, ord=np.inf, axis=0)", S(3, 4))
     yield case("norm-matrix-axes", "x", "np.linalg.norm(x, axis=(1, 2))", N(2, 3, 4))
     yield case("norm-normalise", "x", "x / np.linalg.norm(x, axis=1, keepdims=True)", N(3, 4))
+    # matrix norms of one matrix: the less usual orders, other shapes, keepdims, ties
+    yield case("norm-matrix-ord-neg1-min-col", "x", "np.linalg.norm(x, -1)", S(3, 4))
+    yield case("norm-matrix-ord-neginf-min-row", "x", "np.linalg.norm(x, -np.inf)", S(3, 4))
+    yield case("norm-matrix-ord2-tall", "x", "np.linalg.norm(x, ord=2)", N(5, 3))
+    yield case("norm-matrix-ord-neg2-tall", "x", "np.linalg.norm(x, ord=-2)", N(5, 3))
+    yield case("norm-matrix-nuc-tall", "x", "np.linalg.norm(x, 'nuc')", N(5, 3))
+    yield case("norm-matrix-ord2-keepdims", "x", "np.linalg.norm(x, 2, keepdims=True)", N(3, 4))
+    yield case("norm-matrix-ord1-keepdims", "x", "np.linalg.norm(x, 1, None, True)", S(3, 4))
+    yield case("norm-matrix-ord2-axes01", "x", "np.linalg.norm(x, 2, axis=(0, 1))", N(3, 4))
+    yield case("norm-matrix-ord1-axes10", "x", "np.linalg.norm(x, 1, axis=(1, 0))", S(3, 4))
+    yield case("norm-matrix-ord1-tie", "x", "np.linalg.norm(x, 1)",
+               K(np.array([[1.0, -2.0, 0.5], [-2.0, 1.0, -0.25]])))  # columns 0 and 1 tie
+    yield case("norm-matrix-ordinf-tie", "x", "np.linalg.norm(x, np.inf)",
+               K(np.array([[1.0, -2.0], [-2.0, 1.0], [0.5, 0.25]])))  # rows 0 and 1 tie
+    yield case("norm-matrix-in-loss", "x, w", "np.linalg.norm(x @ w, 2) + np.linalg.norm(w, 'nuc') ** 2",
+               N(3, 4), N(4, 2))
+    # stacks of matrices over a pair of axes
+    yield case("norm-stack-fro-axes12", "x", "np.linalg.norm(x, 'fro', axis=(1, 2))", N(2, 3, 4))
+    yield case("norm-stack-fro-axes02-keepdims", "x", "np.linalg.norm(x, axis=(0, 2), keepdims=True)",
+               N(3, 2, 4))
+    yield case("norm-stack-nuc-axes12", "x", "np.linalg.norm(x, 'nuc', axis=(1, 2))", N(2, 3, 4))
+    yield case("norm-stack-nuc-axes02", "x", "np.linalg.norm(x, 'nuc', axis=(0, 2))", N(3, 2, 4))
+    yield case("norm-stack-ord2-axes12", "x", "np.linalg.norm(x, 2, axis=(1, 2))", N(2, 3, 4))
+    yield case("norm-stack-ord2-axes02-keepdims", "x", "np.linalg.norm(x, 2, axis=(0, 2), keepdims=True)",
+               N(3, 2, 4))
+    yield case("norm-stack-ord-neg2-axes12", "x", "np.linalg.norm(x, -2, axis=(1, 2))", N(2, 3, 4))
+    yield case("norm-stack-ord-neg2-axes-last-first", "x", "np.linalg.norm(x, -2, axis=(-1, 0))", N(3, 2, 4))
+    yield case("norm-stack-ord1-axes12", "x", "np.linalg.norm(x, 1, axis=(1, 2))", S(2, 3, 4))
+    yield case("norm-stack-ord1-axes02-keepdims", "x", "np.linalg.norm(x, 1, axis=(0, 2), keepdims=True)",
+               S(3, 2, 4))
+    yield case("norm-stack-ord-neg1-axes02", "x", "np.linalg.norm(x, -1, axis=(0, 2))", S(3, 2, 4))
+    yield case("norm-stack-ordinf-axes21", "x", "np.linalg.norm(x, np.inf, axis=(2, 1))", S(2, 3, 4))
+    yield case("norm-stack-ord-neginf-axes12-keepdims", "x",
+               "np.linalg.norm(x, -np.inf, axis=(1, 2), keepdims=True)", S(2, 3, 4))
+    yield case("norm-stack-ord-neginf-axes02", "x", "np.linalg.norm(x, ord=-np.inf, axis=(0, 2))", S(3, 2, 4))
+    yield case("norm-stack-ord1-4d", "x", "np.linalg.norm(x, 1, axis=(1, 3))", S(2, 3, 2, 4))
+    # vector norms: -np.inf, general p, axis=None on a vector, a 1-tuple axis
+    yield case("norm-rows-ord-neginf", "x", "np.linalg.norm(x, ord=-np.inf, axis=1)", S(3, 4))
+    yield case("norm-rows-ord-neginf-keepdims", "x", "np.linalg.norm(x, -np.inf, 0, True)", S(3, 4))
+    yield case("norm-rows-ord1.5", "x", "np.linalg.norm(x, ord=1.5, axis=1)", S(3, 4))
+    yield case("norm-rows-ord3-keepdims", "x", "np.linalg.norm(x, 3, axis=0, keepdims=True)", S(3, 4))
+    yield case("norm-rows-ord2.2-axis-tuple", "x", "np.linalg.norm(x, 2.2, axis=(-1,))", S(3, 4))
+    yield case("norm-rows-ordinf-axis-tuple", "x", "np.linalg.norm(x, np.inf, axis=(0,))", S(3, 4))
+    yield case("norm-vector-ord1.5", "x", "np.linalg.norm(x, 1.5)", S(4))
+    yield case("norm-vector-ord4-keepdims", "x", "np.linalg.norm(x, 4, keepdims=True)", S(4))
+    yield case("norm-vector-ord1-keepdims", "x", "np.linalg.norm(x, 1, keepdims=True)", S(4))
+    yield case("norm-vector-ordinf-tie", "x", "np.linalg.norm(x, np.inf)", K(np.array([1.5, -2.0, 2.0, 0.5])))
 
 
 @pytest.mark.parametrize("c", list(_linalg_cases()))
@@ -373,6 +525,87 @@ def test_linalg(c):
 def test_linalg_annotated(c):
     """The same cases with shape annotations on the parameters."""
     run_case(c, allow_refusal=True)
+
+
+# np.linalg.norm: which cases gradgen refuses by design; every other one it must accept
+_NORM_REFUSED = {"norm-vector-ord0.5", "norm-vector-ord-neg1"}  # ord < 1: infinite gradient at 0
+# with axis=None, ord 1, -1, 2, -2, np.inf, -np.inf are vector or matrix norms by x's rank
+_NORM_NEEDS_RANK = {"norm-vector-ord2", "norm-vector-ord1", "norm-vector-ordinf", "norm-vector-ord-neginf",
+                    "norm-matrix-ord2-spectral", "norm-matrix-ord1-max-col", "norm-matrix-ordinf-max-row",
+                    "norm-matrix-ord-neg2", "norm-matrix-ord-neg1-min-col", "norm-matrix-ord-neginf-min-row",
+                    "norm-matrix-ord2-tall", "norm-matrix-ord-neg2-tall", "norm-matrix-ord2-keepdims",
+                    "norm-matrix-ord1-keepdims", "norm-matrix-ord1-tie", "norm-matrix-ordinf-tie",
+                    "norm-matrix-in-loss", "norm-vector-ord1-keepdims", "norm-vector-ordinf-tie"}
+
+
+def _norm_cases(annotate):
+    for p in _linalg_cases():
+        c = p.values[0]
+        if c.id.startswith("norm") and c.id not in _NORM_REFUSED and (annotate or c.id not in _NORM_NEEDS_RANK):
+            yield pytest.param(c, annotate, id=c.id + ("-annot" if annotate else ""))
+
+
+@pytest.mark.parametrize("c, annotate", [*_norm_cases(False), *_norm_cases(True)])
+def test_norm_accepted(c, annotate):
+    """Every norm gradgen claims is accepted (not refused), has the right gradient, and the
+    shape gradgen infers for it (from literal annotations) is the one NumPy gives."""
+    import ast
+
+    from gradgen.parse import parse_function
+    from gradgen.pipeline import generate, parse_source
+    from gradgen.shapes import show
+    from rules_support import Case, annotate_params, draw_args, fsrc
+
+    args = draw_args(c.id, c.specs)
+    params = annotate_params(c.params, args, "literal") if annotate else c.params
+    source = "import numpy as np\n" + fsrc(params, c.body)
+    assert "def f_backward" in generate(source, "norm.py", function="f")  # no GradgenError
+    if annotate:
+        ctx, tree, scope = parse_source(source, "norm.py")
+        fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+        out = np.shape(eval(c.body, {"np": np}, dict(zip([p.strip() for p in c.params.split(",")], args))))
+        assert show(parse_function(ctx, fn, scope).output.shape) == show(out)
+    run_case(Case(c.id, c.params, c.body, c.specs, c.wrt, c.tol, "literal" if annotate else None))
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("np.linalg.norm(x, 2)", "annotate the shape of x"),
+    ("np.linalg.norm(x, ord=-np.inf)", "annotate the shape of x"),
+    ("np.linalg.norm(x, 0, axis=1)", "ord=0"),
+    ("np.linalg.norm(x, 0.5)", "ord < 1"),
+    ("np.linalg.norm(x, 3, axis=(0, 1))", "no matrix norm of this order"),
+    ("np.linalg.norm(x, 'nuc', axis=0)", "is a matrix norm"),
+    ("np.linalg.norm(x, 'fro', axis=-1)", "is a matrix norm"),
+    ("np.linalg.norm(x, axis=(0, 1, 2))", "one axis"),
+])
+def test_norm_refused(body, needle):
+    """Refusals name the line of the norm and say why (or how to make it work)."""
+    import gradgen
+    from gradgen.pipeline import generate
+
+    source = f"import numpy as np\n\n\ndef f(x):\n    y = x * 2.0\n    n = {body}\n    return np.sum(n)\n"
+    with pytest.raises(gradgen.GradgenError) as info:
+        generate(source, "norm.py", function="f")
+    err = info.value
+    assert err.lineno == 6, str(err)
+    assert needle in str(err), str(err)
+
+
+def test_norm_refused_by_rank():
+    """With x's rank known, NumPy's rules on rank are enforced at derive time."""
+    import gradgen
+    from gradgen.pipeline import generate
+
+    source = 'import numpy as np\n\n\ndef f(x: "f[B, M, N]"):\n    return np.linalg.norm(x, 2)\n'
+    with pytest.raises(gradgen.GradgenError, match="1-D or 2-D x only") as info:
+        generate(source, "norm.py", function="f")
+    assert info.value.lineno == 5
+    source = 'import numpy as np\n\n\ndef f(x: "f[M, N]"):\n    return np.linalg.norm(x, 3)\n'
+    with pytest.raises(gradgen.GradgenError, match="no matrix norm of this order"):
+        generate(source, "norm.py", function="f")
+    source = 'import numpy as np\n\n\ndef f(x: "f[M, N]"):\n    return np.linalg.norm(x, 2, axis=(1, -1))\n'
+    with pytest.raises(gradgen.GradgenError, match="must differ"):
+        generate(source, "norm.py", function="f")
 
 
 # -- astype ------------------------------------------------------------------------------------------
