@@ -31,10 +31,23 @@ wrong gradient, is a FAILURE.
 With the default ``extended`` grammar, programs also use the wider surface README's table
 lists (the extra elementwise functions, arctan2/hypot/logaddexp, clip, prod/var/std,
 cumsum, swapaxes/moveaxis/flip/roll/squeeze/expand_dims, take/tile/repeat/pad, einsum,
-linalg.norm/trace/triu/tril/inv/det/solve, scipy.special); ``--basic`` keeps to the grammar
-above. Inputs also arrive as integer arrays or Python ints, Fortran-ordered, strided or
-read-only, and (when every float input is an array) again as float32, whose gradients must
-be float32 (README: float32 in, float32 out) and agree with the float64 ones.
+linalg.norm/trace/triu/tril/inv/det/solve, scipy.special), and the functions with several
+results: ``a, b = np.split(x, 2, axis=k)``, ``np.split(x, [i, j])``, ``np.array_split``,
+``np.hsplit``/``np.vsplit``/``np.dsplit`` (a piece left unused or named ``_``, a piece used
+twice, the source name rebound, or one piece picked: ``np.split(x, 2, axis=k)[1]``) and
+``sign, logdet = np.linalg.slogdet(a)`` / ``np.linalg.slogdet(a)[1]``; ``np.tensordot`` with
+int and paired axes; ``np.linalg.cholesky``; ``np.linalg.norm`` with every matrix order over
+a pair of axes and every vector order along one; einsum with repeated letters ('ii->i',
+'ij,jj->i'), '...' and implicit outputs. slogdet and cholesky take well-conditioned
+matrices: ``M @ M.T + c * np.eye(n)`` built in the program, or parameters drawn that way
+(symmetric positive definite, or invertible with either sign of the determinant); the
+margin checks reject condition numbers above 1e4, singular values near 0 or too close to
+the next one (ord ±2, 'nuc'), ties of the largest (smallest) row / column sum or |entry| and
+entries near 0 (ord ±1, ±inf, p-norms). ``--basic`` keeps to the grammar above. Inputs
+also arrive as integer arrays or Python ints, Fortran-ordered, strided or read-only, and
+(when every float input is an array) again as float32, whose gradients must be float32
+(README: float32 in, float32 out) and agree with the float64 ones (checked after the
+central differences, so a wrong gradient is reported before a float32 one).
 
     python -m gradgen.fuzz --count 500 [--seed S] [--annotated] [--basic] [--engine hypothesis] [--shrink]
 
@@ -178,6 +191,7 @@ class Param:
     annotation: str | None = None
     intvalued: bool = False  # a differentiable parameter passed as an integer array
     default: str | None = None  # a trailing parameter with a default, never passed
+    matrix: str | None = None  # drawn as a stack of "spd" or "wellcond" (invertible) matrices
 
 
 @dataclass
@@ -219,6 +233,9 @@ class Program:
                 args.append(np.array(p.fixed))
                 continue
             shape = self.concrete(p.shape)
+            if p.matrix is not None:
+                args.append(_draw_matrix(p.matrix, shape, rng))
+                continue
             if p.intvalued:
                 n = math.prod(shape)
                 pool = [v for v in range(-4, 5) if v]
@@ -440,7 +457,8 @@ class _Gen:
         kind = self.ch.choice(["unary"] * 4 + ["binary"] * 2 + ["clip"] * 2 + ["stat"] * 3 + ["cumsum",
                                "axes", "axes", "flip", "roll", "squeeze", "take", "tile", "repeat",
                                "pad", "einsum", "einsum", "norm", "trace", "tri", "linalg", "special",
-                               "special"])
+                               "special"] + ["split"] * 3 + ["tensordot"] * 2 + ["slogdet"] * 2 +
+                              ["cholesky"] * 2 + ["norm"] * 2 + ["einsum"])
         a = self.expr(depth - 1)
         rank = len(a.shape)
         if kind == "unary":
@@ -621,42 +639,17 @@ class _Gen:
                 return None
             return self.call("{np}.pad({0}, %s)" % text, [a], out)
         if kind == "einsum" and rank:
-            letters = "ijklmn"
-            la = letters[:rank]
-            dims = dict(zip(la, a.shape))
-            # the second operand: some of a's letters and maybe a new one
-            lb = "".join(c for c in la if self.ch.chance(0.5))
-            if self.ch.chance(0.5) or not lb:
-                lb += letters[rank]
-                dims[letters[rank]] = self.dim(allow_one=False)
-            lb = "".join(lb[k] for k in sorted(range(len(lb)), key=lambda _: self.ch.int(0, 99)))
-            unary = self.ch.chance(0.25)
-            used = la if unary else "".join(dict.fromkeys(la + lb))
-            out = "".join(c for c in used if self.ch.chance(0.6))
-            out = "".join(out[k] for k in sorted(range(len(out)), key=lambda _: self.ch.int(0, 99)))
-            shape = tuple(dims[c] for c in out)
-            if not self.ok_shape(shape):
-                return None
-            if unary:
-                return self.call("{np}.einsum(%r, {0})" % f"{la}->{out}", [a], shape)
-            bshape = tuple(dims[c] for c in lb)
-            same = [v for _, v in self.pool if v.kind == "float" and v.shape == bshape and not v.pyfloat]
-            b = self.ch.choice(same) if same and self.ch.chance(0.4) else self.new_param(shape=bshape, pyfloat=False)
-            spec = f"{la},{lb}->{out}"
-            return self.call("{np}.einsum(%r, {0}, {1})" % spec, [a, b], shape)
+            return self._einsum_of(a)
         if kind == "norm" and rank:
-            r = self.ch.int(0, 3)
-            if r == 0:  # the 2-norm of a vector, or the Frobenius norm
-                if rank > 2:
-                    return None
-                return self.call("{np}.linalg.norm({0})", [a], (), check="{K}.norm({0}, None, None, False)")
-            axis = self.ch.int(-rank, rank - 1)
-            order = self.ch.choice([None, None, 2, 1])
-            keepdims = self.ch.chance(0.3)
-            args = ([f"ord={order}"] if order is not None else []) + [f"axis={axis}"] + (["keepdims=True"] if keepdims else [])
-            return self.call("{np}.linalg.norm({0}, " + ", ".join(args) + ")", [a],
-                             self._reduced(a.shape, axis, keepdims),
-                             check="{K}.norm({0}, %r, %r, %r)" % (order, axis, keepdims))
+            return self._norm_of(a)
+        if kind == "split" and rank:
+            return self._split_of(a)
+        if kind == "tensordot" and rank:
+            return self._tensordot_of(a)
+        if kind == "slogdet":
+            return self._slogdet_of(a)
+        if kind == "cholesky":
+            return self._cholesky_of(a)
         if kind == "trace" and rank >= 1:
             d = a.shape[-1]
             square = [v for _, v in self.pool if v.kind == "float" and len(v.shape) == 2 and v.shape[0] == v.shape[1]
@@ -703,6 +696,343 @@ class _Gen:
                                  [a], self._reduced(a.shape, axis, keepdims))
             return self.call("{sp}%s({0}, axis=%d)" % (fn, axis), [a], a.shape)
         return None
+
+    # -- several results, tensordot, decompositions, norms and einsum's wider forms ---------
+
+    def _shuffled(self, seq):
+        seq = list(seq)
+        return [seq[k] for k in sorted(range(len(seq)), key=lambda _: self.ch.int(0, 99))]
+
+    def _result(self, name, shape, dparams, positive=False):
+        """A name bound by an unpacking statement, live from now on."""
+        self.pool = [(n, v) for n, v in self.pool if n != name]
+        ref = E("ref", attrs={"name": name}, shape=tuple(shape), dparams=dparams, positive=positive)
+        self.pool.append((name, ref))
+        return ref
+
+    def _operand(self, shape, fresh=0.6):
+        """A live array of exactly ``shape``, or a new parameter."""
+        same = [v for _, v in self.pool if v.kind == "float" and v.shape == shape and not v.pyfloat]
+        if same and not self.ch.chance(fresh):
+            return self.ch.choice(same)
+        return self.new_param(shape=shape, pyfloat=False)
+
+    def _split_spec(self, a):
+        """How to split ``a``: the call's template ({0} is a), each piece's shape, and which
+        pieces are empty (an index past the end)."""
+        rank = len(a.shape)
+        fn = self.ch.choice(["split"] * 3 + ["array_split"] * 2 + ["hsplit"] +
+                            (["vsplit"] if rank >= 2 else []) + (["dsplit"] if rank >= 3 else []))
+        if fn in ("split", "array_split"):
+            long = [k for k in range(rank) if self.length(a.shape[k]) >= 2]
+            if not long:
+                return None
+            axis = self.ch.choice(long)
+        else:
+            axis = {"hsplit": 1 if rank >= 2 else 0, "vsplit": 0, "dsplit": 2}[fn]
+        n = self.length(a.shape[axis])
+        if n < 2:
+            return None
+        sections = [k for k in (2, 3, 4) if k <= n and (fn == "array_split" or n % k == 0)]
+        if sections and self.ch.chance(0.55):
+            k = self.ch.choice(sections)
+            sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+            spec = str(k)
+        else:  # indices: the cuts, some counted from the end
+            cuts = sorted(self._shuffled(range(1, n))[:self.ch.int(1, min(2, n - 1))])
+            sizes = [hi - lo for lo, hi in zip([0] + cuts, cuts + [n])]
+            texts = [c - n if self.ch.chance(0.2) else c for c in cuts]
+            if self.ch.chance(0.1):  # an index past the end: an empty last piece
+                texts.append(n + self.ch.int(0, 2))
+                sizes.append(0)
+            spec = repr(texts)
+        axis_text = ""
+        if fn in ("split", "array_split"):
+            ax = axis - rank if self.ch.chance(0.3) else axis
+            r = self.ch.int(0, 4)
+            if r == 0 and axis == 0:
+                axis_text = ""
+            elif r == 1:
+                axis_text = f", {ax}"
+            else:
+                axis_text = f", axis={ax}"
+        template = "{np}.%s({0}, %s%s)" % (fn, spec, axis_text)
+        if len(set(sizes) - {0}) == 1:  # equal pieces share one dim, so they combine elementwise
+            d = self.anon_dim(max(sizes))
+            dims = [d if size else self.anon_dim(0, one=False) for size in sizes]
+        else:
+            dims = [self.anon_dim(size, one=size != 0) for size in sizes]
+        shapes = [a.shape[:axis] + (d,) + a.shape[axis + 1:] for d in dims]
+        return template, shapes, [size == 0 for size in sizes]
+
+    def _split_of(self, a):
+        """``a, b = np.split(x, ...)`` (its kin, unused pieces, pieces used twice), or one piece
+        picked with a literal index."""
+        spec = self._split_spec(a)
+        if spec is None:
+            return None
+        template, shapes, empty = spec
+        full = [i for i, e in enumerate(empty) if not e]
+        if self.ch.chance(0.25):  # np.split(x, 2, axis=1)[1]
+            i = self.ch.choice(full)
+            k = i - len(shapes) if self.ch.chance(0.3) else i
+            return self.call(template + "[%d]" % k, [a], shapes[i], positive=a.positive)
+        used = set(full) if self.ch.chance(0.5) else {i for i in full if self.ch.chance(0.6)}
+        used = used or {self.ch.choice(full)}
+        own = None  # x, y = np.split(x, 2)
+        if a.op == "ref" and self.ch.chance(0.2) and \
+                not any(p.name == a.attrs["name"] and p.default is not None for p in self.params):
+            own = a.attrs["name"]
+        names = []
+        for i in range(len(shapes)):
+            if i in used and own is not None and own not in names:
+                names.append(own)
+            elif i in used or not self.ch.chance(0.5):
+                names.append(self.fresh_name(_LOCAL_NAMES))
+            else:
+                names.append("_")
+        self.stmts.append(("unpack", names, E("multi", [a], {"t": template, "c": template})))
+        # a piece nothing reads stays out of the pool (its adjoint is zeros)
+        refs = [self._result(names[i], shapes[i], a.dparams, a.positive) for i in sorted(used)]
+        r = self.ch.int(0, 3)
+        if r == 1 and len(refs) >= 2:
+            p, q = self._shuffled(refs)[:2]
+            if broadcast(p.shape, q.shape) is not None:
+                return self.bin_node(self.ch.choice(["+", "-", "*"]), p, q)
+        if r >= 2:  # one piece used twice
+            p = self.ch.choice(refs)
+            q = p if self.ch.chance(0.5) else self.unary_node(self.ch.choice(["tanh", "sin", "cos"]), p)
+            return self.bin_node("*", p, q)
+        return self.ch.choice(refs)
+
+    def _tensordot_of(self, a):
+        rank = len(a.shape)
+        swap = False
+        if self.ch.chance(0.5):  # axes=n: a's last n axes against b's first n
+            n = self.ch.int(0, min(rank, 2))
+            extra = tuple(self.dim(allow_one=False) for _ in range(self.ch.int(0 if n else 1, 2)))
+            bshape = a.shape[rank - n:] + extra
+            out = a.shape[:rank - n] + extra
+            r = self.ch.int(0, 3)
+            axes = "" if n == 2 and r == 0 else f", {n}" if r == 1 else f", axes={n}"
+        else:  # pairs of axes, matched in any order
+            k = self.ch.int(1, min(rank, 2))
+            axes_a = self._shuffled(range(rank))[:k]
+            brank = k + self.ch.int(0, 2)
+            axes_b = self._shuffled(range(brank))[:k]
+            slots = [None] * brank
+            for i, j in zip(axes_a, axes_b):
+                slots[j] = a.shape[i]
+            bshape = tuple(d if d is not None else self.dim(allow_one=False) for d in slots)
+            free_a = tuple(d for i, d in enumerate(a.shape) if i not in axes_a)
+            free_b = tuple(d for j, d in enumerate(bshape) if j not in axes_b)
+            swap = self.ch.chance(0.3)
+            out = free_b + free_a if swap else free_a + free_b
+            ta = [i - rank if self.ch.chance(0.25) else i for i in axes_a]
+            tb = [j - brank if self.ch.chance(0.25) else j for j in axes_b]
+            if swap:
+                ta, tb = tb, ta
+            if k == 1 and self.ch.chance(0.4):
+                pair = f"({ta[0]}, {tb[0]})"
+            else:
+                pair = f"({ta!r}, {tb!r})" if self.ch.chance(0.6) else f"[{ta!r}, {tb!r}]"
+            axes = f", {pair}" if self.ch.chance(0.2) else f", axes={pair}"
+        if not self.ok_shape(bshape) or not self.ok_shape(out):
+            return None
+        b = a if bshape == a.shape and self.ch.chance(0.3) else self._operand(bshape)
+        x, y = (b, a) if swap else (a, b)
+        return self.call("{np}.tensordot({0}, {1}%s)" % axes, [x, y], out)
+
+    def _square(self, a, spd):
+        """A (stack of) well-conditioned square matrices, symmetric positive definite if
+        ``spd``: a Gram matrix of ``a`` plus a multiple of the identity, ``a`` shifted by one
+        when it is square already, or a parameter drawn that way."""
+        rank = len(a.shape)
+        r = self.ch.int(0, 4)
+        c = self.ch.choice(["1.0", "2.0", "3.0", "0.5", "3"])
+        out = None
+        if r == 1 and not spd and rank >= 2 and a.shape[-1] == a.shape[-2]:
+            n = self.length(a.shape[-1])
+            eye = "{np}.eye(%d)" % n
+            out = self.call("({0} + %s * %s)" % (c, eye), [a], a.shape)
+        elif r >= 1 and not a.pyfloat and rank >= 1:
+            if a.op != "ref":
+                a = self.bind(a, name=self.fresh_name(_LOCAL_NAMES))
+            if rank == 1:
+                d, prod, eye_of = a.shape[0], "{np}.outer({0}, {0})", "{0}.shape[0]"
+            else:
+                rows = self.ch.chance(0.7)  # M M^T, or M^T M
+                d = a.shape[-2] if rows else a.shape[-1]
+                t = "{0}.T" if rank == 2 and self.ch.chance(0.6) else "{np}.swapaxes({0}, -1, -2)"
+                prod = "{0} @ %s" % t if rows else "%s @ {0}" % t
+                if self.ch.chance(0.2):
+                    prod = "{np}.matmul(%s)" % prod.replace(" @ ", ", ")
+                eye_of = "{0}.shape[%d]" % (-2 if rows else -1)
+            n = self.length(d)
+            eye = "{np}.eye(%s)" % (eye_of if self.ch.chance(0.3) else n)
+            shape = a.shape[:-2] + (d, d)
+            if self.ok_shape(shape):
+                out = self.call("(%s + %s * %s)" % (prod, c, eye), [a], shape)
+        if out is not None:
+            return out
+        d = self.dim(allow_one=False)
+        shape = ((self.dim(allow_one=False),) if self.ch.chance(0.25) else ()) + (d, d)
+        name = self.fresh_name(_PARAM_NAMES)
+        p = Param(name, shape, "float", matrix="spd" if spd else "wellcond")
+        self.params.append(p)
+        value = self._leaf(name, p)
+        self.pool.append((name, value))
+        return value
+
+    def _slogdet_of(self, a):
+        m = self._square(a, spd=False)
+        batch = m.shape[:-2]
+        r = self.ch.int(0, 9)
+        if r < 3:  # np.linalg.slogdet(a)[1]; [0] is the sign, with no gradient
+            i = self.ch.choice(["1", "1", "-1", "0"])
+            return self.call("{np}.linalg.slogdet({0})[%s]" % i, [m], batch,
+                             check="{K}.slogdet({0})[%s]" % i, dparams=frozenset() if i == "0" else None)
+        sign = "_" if self.ch.chance(0.3) else self.fresh_name(["sign", "sgn", "sg"])
+        logdet = self.fresh_name(["logdet", "ld", "logabsdet"])
+        self.stmts.append(("unpack", [sign, logdet],
+                           E("multi", [m], {"t": "{np}.linalg.slogdet({0})", "c": "{K}.slogdet({0})"})))
+        ld = self._result(logdet, batch, m.dparams)
+        if sign == "_" or r < 5:
+            return ld
+        sg = self._result(sign, batch, frozenset())
+        if r < 8:
+            return self.bin_node("*", sg, ld)
+        return self.bin_node("*", sg, self.unary_node("exp", ld))  # the determinant
+
+    def _cholesky_of(self, a):
+        m = self._square(a, spd=True)
+        out = self.call("{np}.linalg.cholesky({0})", [m], m.shape, check="{K}.cholesky({0})")
+        if self.ch.chance(0.3):  # the log-determinant from its diagonal
+            out = self._named(out)
+            if len(m.shape) == 2 and self.ch.chance(0.5):
+                diag = self.call("{np}.diagonal({0})", [out], m.shape[:-1], positive=True)
+            else:
+                diag = self.call("{np}.einsum('...ii->...i', {0})", [out], m.shape[:-1], positive=True)
+            return self.unary_node("log", diag)
+        return out
+
+    def _norm_of(self, a):
+        rank = len(a.shape)
+        r = self.ch.int(0, 5)
+        if r == 0:  # the 2-norm of a vector, or the Frobenius norm
+            if rank > 2:
+                return None
+            return self.call("{np}.linalg.norm({0})", [a], (), check="{K}.norm({0}, None, None, False)",
+                             positive=True)
+        if r <= 2 or rank < 2:  # a vector norm along one axis
+            order = self.ch.choice([None, None, 2, 1, "inf", "-inf", 3, 1.5])
+            ax = self.ch.int(-rank, rank - 1)
+            axis = (ax,) if self.ch.chance(0.15) else ax
+            # axis=None: without the rank known, only the orders no matrix norm has are accepted
+            if rank == 1 and self.ch.chance(0.3) and (self.annotated or order in (None, 3, 1.5)):
+                axis = None
+        else:  # a matrix norm over a pair of axes
+            order = self.ch.choice(["'nuc'", 2, -2, 1, -1, "inf", "-inf", "'fro'", None])
+            i, j = self._shuffled(range(rank))[:2]
+            axis = (i - rank if self.ch.chance(0.3) else i, j - rank if self.ch.chance(0.3) else j)
+            if rank == 2 and self.ch.chance(0.3) and (self.annotated or order in ("'nuc'", "'fro'", None)):
+                axis = None
+        keepdims = self.ch.chance(0.3)
+        text = {"inf": "{np}.inf", "-inf": "-{np}.inf"}.get(order, str(order))
+        positional = order is not None and self.ch.chance(0.25)
+        args = [] if order is None else [text if positional else f"ord={text}"]
+        if axis is not None:
+            args.append(repr(axis) if positional else f"axis={axis!r}")
+        if keepdims:
+            args.append("keepdims=True")
+        return self.call("{np}.linalg.norm(" + ", ".join(["{0}"] + args) + ")", [a],
+                         self._reduced(a.shape, axis, keepdims),
+                         check="{K}.norm({0}, %s, %r, %r)" % (text, axis, keepdims), positive=True)
+
+    def _letters(self, shape):
+        """einsum letters for the axes of ``shape``; axes of equal dims may share one (a diagonal)."""
+        out, dims = "", {}
+        fresh = iter("ijklmnopqr")
+        for d in shape:
+            same = [c for c, e in dims.items() if e == d]
+            c = self.ch.choice(same) if same and self.ch.chance(0.4) else next(fresh)
+            out += c
+            dims[c] = d
+        return out, dims
+
+    def _einsum_output(self, operands, used):
+        """The output letters: explicit (a subset, in any order) or implicit (the letters
+        that occur once, sorted): (the output, whether it is implicit)."""
+        if self.ch.chance(0.15):
+            counts = collections.Counter("".join(operands))
+            return "".join(sorted(c for c in used if counts[c] == 1)), True
+        return "".join(self._shuffled(c for c in used if self.ch.chance(0.6))), False
+
+    def _einsum_of(self, a):
+        """Explicit letters (repeated ones take a diagonal: 'ii->i', 'ij,jj->i'), or '...'."""
+        if self.ch.chance(0.35):
+            return self._einsum_ellipsis(a)
+        la, dims = self._letters(a.shape)
+        distinct = list(dict.fromkeys(la))
+        unary = self.ch.chance(0.25)
+        lb = ""
+        if not unary:  # the second operand: some of a's letters, maybe a new one, maybe one twice
+            lb = "".join(c for c in distinct if self.ch.chance(0.5))
+            if self.ch.chance(0.5) or not lb:
+                c = next(c for c in "ijklmnopqr" if c not in dims)
+                lb += c
+                dims[c] = self.dim(allow_one=False)
+            if self.ch.chance(0.25):
+                lb += self.ch.choice(lb)
+            lb = "".join(self._shuffled(lb))
+        operands = [la] if unary else [la, lb]
+        out, implicit = self._einsum_output(operands, list(dict.fromkeys(la + lb)))
+        shape = tuple(dims[c] for c in out)
+        bshape = tuple(dims[c] for c in lb)
+        if not self.ok_shape(shape) or not self.ok_shape(bshape):
+            return None
+        spec = ",".join(operands) + ("" if implicit else "->" + out)
+        if unary:
+            return self.call("{np}.einsum(%r, {0})" % spec, [a], shape)
+        b = a if bshape == a.shape and self.ch.chance(0.3) else self._operand(bshape)
+        return self.call("{np}.einsum(%r, {0}, {1})" % spec, [a, b], shape)
+
+    def _einsum_ellipsis(self, a):
+        """'...ij,...jk->...ik', '...i,...i->...', '...ii->...i': the leading axes under '...',
+        broadcast between the operands."""
+        rank = len(a.shape)
+        core = self.ch.int(0 if self.ch.chance(0.1) else 1, min(2, rank))
+        batch = a.shape[:rank - core]
+        la, dims = self._letters(a.shape[rank - core:])
+        distinct = list(dict.fromkeys(la))
+        unary = self.ch.chance(0.3)
+        lb, bshape, out_batch, b_ellipsis = "", (), batch, True
+        if not unary:
+            lb = "".join(c for c in distinct if self.ch.chance(0.6))
+            if self.ch.chance(0.4):
+                c = next(c for c in "ijklmnopqr" if c not in dims)
+                lb += c
+                dims[c] = self.dim(allow_one=False)
+            lb = "".join(self._shuffled(lb))
+            b_ellipsis = not lb or self.ch.chance(0.8)  # '...i,i->...' without
+            bbatch = self.compatible_shape(batch) if b_ellipsis else ()
+            out_batch = broadcast(batch, bbatch)
+            if out_batch is None:
+                return None
+            bshape = bbatch + tuple(dims[c] for c in lb)
+        operands = ["..." + la] if unary else ["..." + la, ("..." if b_ellipsis else "") + lb]
+        out, implicit = self._einsum_output([la, lb], list(dict.fromkeys(la + lb)))
+        # NumPy leaves '...' out of the output only when it stands for no axes, and gradgen
+        # needs the ranks (annotations) to see that
+        keep = implicit or out_batch != () or not self.annotated or self.ch.chance(0.5)
+        shape = (out_batch if keep else ()) + tuple(dims[c] for c in out)
+        if not self.ok_shape(shape) or not self.ok_shape(bshape):
+            return None
+        spec = ",".join(operands) + ("" if implicit else "->" + ("..." if keep else "") + out)
+        if unary:
+            return self.call("{np}.einsum(%r, {0})" % spec, [a], shape)
+        b = a if bshape == a.shape and self.ch.chance(0.3) else self._operand(bshape)
+        return self.call("{np}.einsum(%r, {0}, {1})" % spec, [a, b], shape)
 
     # -- composites gradgen fuses (simplify.py), and common idioms -----------------------
 
@@ -932,6 +1262,8 @@ class _Gen:
             a = self.positive(a)
         elif p == "-1":
             p = "-1.0"  # an integer array ** -1 is an error in NumPy; ** -1.0 is not
+        if p == "-1" and any(q.intvalued and q.name in a.dparams for q in self.params):
+            p = "-1.0"  # (t ** 2 + 3) ** -1 with t passed as integers, too
         return self.pow_node(a, p)
 
     def _maxmin(self, depth):
@@ -1285,7 +1617,8 @@ class _Gen:
 
     def target_name(self):
         locals_ = [n for n, v in self.pool if not any(p.name == n for p in self.params)]
-        params = [p.name for p in self.params if p.kind == "float"]
+        # not a parameter with a default: const() hands that out as the scalar it was
+        params = [p.name for p in self.params if p.kind == "float" and p.default is None]
         r = self.ch.int(0, 9)
         if r == 0 and locals_:
             return self.ch.choice(locals_)  # reassigned
@@ -1335,6 +1668,21 @@ class _Gen:
             total = E("red", [p], {"fn": "sum", "axis": None, "keepdims": False, "form": "fn",
                                    "positional": False}, (), dparams=p.dparams)
             self.output = self.bind(self.bin_node("+", self.output, total, form="op"))
+
+
+def _draw_matrix(kind, shape, rng):
+    """A stack of well-conditioned square matrices: symmetric positive definite (``spd``:
+    B B^T / n + I / 2) or invertible with either sign of the determinant (``wellcond``:
+    2 I + noise, a random row negated half the time)."""
+    n = shape[-1]
+    b = rng.standard_normal(shape)
+    if kind == "spd":
+        x = b @ np.swapaxes(b, -1, -2) / n + 0.5 * np.eye(n)
+    else:
+        x = 2.0 * np.eye(n) + 0.5 * b / np.sqrt(n)
+        flip = rng.random(shape[:-2] + (n, 1)) < 0.5 / n
+        x = np.where(flip, -x, x)
+    return np.ascontiguousarray(x, dtype=np.float64)
 
 
 def _exotic_layout(x, rng):
@@ -1407,6 +1755,8 @@ class _Render:
 
     def __call__(self, e: E) -> str:
         text = getattr(self, f"r_{e.op}")(e, *[self(a) for a in e.args])
+        if self.check and e.op == "multi":  # several results, each checked
+            return f"{_CHECK_K}.vs({text})"
         if self.check and e.op not in ("ref", "const"):
             return f"{_CHECK_K}.v({text})"
         return text
@@ -1418,6 +1768,8 @@ class _Render:
         template = e.attrs["c"] if self.check else e.attrs["t"]
         return "(" + template.format(*args, np=self.np, K=_CHECK_K,
                                      sp="__fuzz_sp__." if self.check else "") + ")"
+
+    r_multi = r_call  # a call with several results, unpacked by its statement
 
     def r_const(self, e):
         text = e.attrs["text"]
@@ -1575,7 +1927,7 @@ def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed, keep=N
 
     user, check = _Render(gen.np, False), _Render(gen.np, True)
     stmts = [s for i, s in enumerate(gen.stmts) if keep is None or i in keep]
-    rendered = [user(s[2]) if s[0] == "assign" else s[2] for s in stmts] + [user(gen.output)]
+    rendered = [s[2] if s[0] == "passive" else user(s[2]) for s in stmts] + [user(gen.output)]
     words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", "\n".join(rendered)))
     kept_params = [p for p in gen.params if (keep is None or p.name in words) and p.default is None] + \
         [p for p in gen.params if (keep is None or p.name in words) and p.default is not None]
@@ -1589,6 +1941,10 @@ def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed, keep=N
         if stmt[0] == "passive":
             body.append(f"{stmt[1]} = {stmt[2]}")
             cbody.append(f"{stmt[1]} = {stmt[2]}")
+            continue
+        if stmt[0] == "unpack":  # a, b = np.split(x, 2); sign, logdet = np.linalg.slogdet(a)
+            body.append(f"{', '.join(stmt[1])} = {user(stmt[2])}")
+            cbody.append(f"{', '.join(stmt[1])} = {check(stmt[2])}")
             continue
         _, name, value, annotation = stmt
         note = f": {annotation}" if annotation else ""
@@ -1673,6 +2029,8 @@ class _Margins:
     KINK = 1e-3
     EDGE = 2e-2
     BIG = 1e4
+    COND = 1e4  # condition number of a matrix slogdet or cholesky takes
+    SVGAP = 2e-2  # relative gap of the singular value a 2 / -2 matrix norm takes
 
     def __init__(self, strict=False):
         self.strict = strict  # integer inputs: an exact tie is a coincidence, not a structure
@@ -1760,12 +2118,71 @@ class _Margins:
             raise _Reject("std near 0")
         return out
 
+    def vs(self, results):
+        """Several results (np.split's list, slogdet's pair): each checked as v() does."""
+        for r in results:
+            self.v(r)
+        return results
+
+    def _conditioned(self, a, what):
+        cond = np.linalg.cond(np.asarray(a, dtype=np.float64))
+        if not np.all(np.isfinite(cond)) or np.any(cond > self.COND):
+            raise _Reject(f"{what} of an ill-conditioned matrix")
+
+    def slogdet(self, a):
+        self._conditioned(a, "slogdet")
+        return np.linalg.slogdet(a)
+
+    def cholesky(self, a):
+        """NumPy reads the lower triangle only: that (mirrored) must be well inside the
+        positive-definite cone, or np.linalg.cholesky raises or its derivative blows up."""
+        arr = np.asarray(a, dtype=np.float64)
+        sym = np.tril(arr) + np.swapaxes(np.tril(arr, -1), -1, -2)
+        w = np.linalg.eigvalsh(sym)
+        top = np.max(np.abs(w), axis=-1)
+        if np.any(w[..., 0] < self.EDGE * np.maximum(top, 1.0)) or np.any(top > self.COND * w[..., 0]):
+            raise _Reject("cholesky of a matrix near the edge of positive definiteness")
+        return np.linalg.cholesky(a)
+
+    def _gap(self, values, top, what, margin=None):
+        """The gap between the two largest (top) or smallest of ``values`` along the last axis."""
+        if values.shape[-1] < 2:
+            return
+        s = np.sort(values, axis=-1)
+        gap = s[..., -1] - s[..., -2] if top else s[..., 1] - s[..., 0]
+        if margin is None:
+            self._kink(gap, what)
+        elif np.any(gap < margin):
+            raise _Reject(f"{what} too close to a tie")
+
     def norm(self, x, order, axis, keepdims):
         out = np.linalg.norm(x, ord=order, axis=axis, keepdims=keepdims)
         if np.any(np.asarray(out) < self.EDGE):
             raise _Reject("norm near 0")
-        if order == 1:
-            self._kink(x, "abs in a 1-norm")
+        arr = np.asarray(x, dtype=np.float64)
+        if order is None or order == "fro" or arr.ndim == 0:
+            return out  # sqrt of a sum of squares: smooth away from 0
+        axes = tuple(range(arr.ndim)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+        axes = tuple(a % arr.ndim for a in axes)
+        if len(axes) == 1:  # a vector norm
+            v = np.moveaxis(arr, axes[0], -1)
+            if order != 2:
+                self._kink(v, f"abs in a {order}-norm")
+            if order in (np.inf, -np.inf):
+                self._gap(np.abs(v), order > 0, f"max/min of |x| in a {order}-norm")
+            return out
+        m = np.moveaxis(arr, axes, (-2, -1))  # a matrix norm: rows on axes[0], columns on axes[1]
+        if order in (1, -1, np.inf, -np.inf):
+            self._kink(m, f"abs in a matrix {order}-norm")
+            sums = np.abs(m).sum(axis=-2 if order in (1, -1) else -1)
+            self._gap(sums, order > 0, f"the largest/smallest line sum in a matrix {order}-norm")
+        elif order in (2, -2, "nuc"):  # singular values: distinct (2, -2), away from 0 (-2, nuc)
+            sv = np.linalg.svd(m, compute_uv=False)
+            scale = np.maximum(sv[..., :1], 1.0)
+            if order != 2 and np.any(sv[..., -1:] < self.EDGE * scale):
+                raise _Reject("a singular value near 0")
+            if order != "nuc":
+                self._gap(sv / scale, order > 0, "singular value", margin=self.SVGAP)
         return out
 
     def red(self, x, fn, axis, keepdims):
@@ -1931,6 +2348,8 @@ def run_program(prog: Program, directory: str, attempts: int = 12, args=None) ->
                 checked = namespace["f"](*_copy_args(args))
         except Exception as err:
             return Outcome("invalid", "forward", f"{type(err).__name__}: {err}", prog, args)
+        if np.asarray(out).dtype.kind not in "biuf":  # a statement minimize() dropped left a
+            return Outcome("invalid", "forward", f"the forward returns {out!r}", prog, args)  # builtin
         if not np.all(np.isfinite(out)) or not np.allclose(out, checked, rtol=1e-12, atol=0):
             return Outcome("invalid", "forward", f"the instrumented forward gives {checked!r}, "
                            f"the forward {out!r}", prog, args)
@@ -2040,8 +2459,8 @@ def _check_program(prog, fn, derived, cli_ns, args, out):
     for (n1, g1), (n2, g2) in itertools.combinations(zip(derived.wrt, grads), 2):
         if isinstance(g1, np.ndarray) and isinstance(g2, np.ndarray) and g1.ndim and np.shares_memory(g1, g2):
             raise _Failure("gradients share memory", f"d{n1} and d{n2} are the same memory")
-    _check_float32(prog, derived, args, seed, kwargs, grads, scalar)
-    # central differences, for every float parameter (those outside wrt must have none)
+    # central differences, for every float parameter (those outside wrt must have none); a
+    # wrong gradient is the worse bug, so it is looked for before the float32 contract
     grads_by_name = dict(zip(derived.wrt, grads))
     problems = []
     by_name = {p.name: p for p in prog.params}
@@ -2074,6 +2493,7 @@ def _check_program(prog, fn, derived, cli_ns, args, out):
                                f"  numeric: {_short(np.asarray(ref, dtype=np.float64))}"))
     if problems:
         raise _Failure(problems[0][0], "\n".join(m for _, m in problems))
+    _check_float32(prog, derived, args, seed, kwargs, grads, scalar)
 
 
 def _check_float32(prog, derived, args, seed, kwargs, grads64, scalar):

@@ -403,3 +403,56 @@ def test_regression_product_named_as(tmp_path):
     s, w, a = rng.standard_normal((3, 3, 2)), np.array([0.05]), rng.standard_normal((2, 3))
     result = gradgen.check_grad(f, s, w, a)
     assert result.ok, str(result)
+
+
+# -- float32 in, float32 out: the adjoints of the new surface (found by the fuzzer) ---------
+
+
+def _spd(n, seed=0):
+    b = np.random.default_rng(seed).standard_normal((n, n))
+    return b @ b.T / n + 0.5 * np.eye(n)
+
+
+def _float32_grad_agrees(f, x64):
+    """The gradient for float32 input is float32 and agrees with the float64 one, which agrees
+    with central differences."""
+    (dx64,) = f.backward(x64)
+    assert np.allclose(dx64, _fd(f.forward, [x64], 0), rtol=1e-6, atol=1e-8), dx64
+    (dx32,) = f.backward(x64.astype(np.float32))
+    assert np.asarray(dx32).dtype == np.float32, np.asarray(dx32).dtype
+    assert np.allclose(dx32, dx64, rtol=1e-3, atol=1e-4), (dx32, dx64)
+
+
+def test_regression_cholesky_float32(tmp_path):
+    """np.linalg.cholesky of a float32 matrix: _cholesky_adjoint multiplies by
+    ``half_diagonal = 1.0 - 0.5 * np.eye(n)``, a float64 array, so da comes back float64.
+    Found by the fuzzer (``c = np.linalg.cholesky(u); return c``, unannotated and annotated)."""
+    f = derive_source("""
+        def f(a):
+            return np.linalg.cholesky(a).sum()
+    """, tmp_path)
+    _float32_grad_agrees(f, _spd(3))
+
+
+@pytest.mark.parametrize("order", ["np.inf", "-np.inf"])
+def test_regression_vector_inf_norm_float32(order, tmp_path):
+    """np.linalg.norm(x, ord=±np.inf, axis=1) of float32 x: the adjoint divides by
+    ``x_is_max.sum(axis=1, keepdims=True)``, an int64 count, and dx comes back float64
+    (the max reduction's template passes dtype=np.result_type(x, 1.0) to that sum)."""
+    f = derive_source(f"""
+        def f(x):
+            return np.sum(np.linalg.norm(x, ord={order}, axis=1))
+    """, tmp_path)
+    _float32_grad_agrees(f, np.array([[0.5, -1.25, 2.0], [1.5, 0.75, -0.25]]))
+
+
+@pytest.mark.parametrize("order", ["1", "-1", "np.inf", "-np.inf"])
+def test_regression_matrix_norm_float32(order, tmp_path):
+    """np.linalg.norm(x, ord, axis=(0, 1)) with ord ±1 / ±np.inf of float32 x: in
+    _matrix_norm_adjoint, ``selected / np.sum(selected, ...)`` divides by an int64 count, and
+    dx comes back float64 (ord 2, -2, 'nuc' and 'fro' keep float32)."""
+    f = derive_source(f"""
+        def f(x):
+            return np.linalg.norm(x, ord={order}, axis=(0, 1))
+    """, tmp_path)
+    _float32_grad_agrees(f, np.array([[0.5, -1.25, 2.0], [1.5, 0.75, -0.25]]))
