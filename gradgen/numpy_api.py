@@ -73,7 +73,7 @@ ARRAY_FUNCS = {
     "triu": ("triu", ["m", "k"], ["m"], ["k"], [], 1),
     "tril": ("tril", ["m", "k"], ["m"], ["k"], [], 1),
     "diag": ("diag", ["v", "k"], ["v"], ["k"], [], 1),
-    "diagonal": ("diagonal", ["a", "offset"], ["a"], ["offset"], [], 1),
+    "diagonal": ("diagonal", ["a", "offset", "axis1", "axis2"], ["a"], ["offset", "axis1", "axis2"], [], 1),
     "trace": ("trace", ["a"], ["a"], [], [], 1),
     "take": ("take", ["a", "indices", "axis"], ["a"], ["axis"], [], 2),
     "take_along_axis": ("take_along_axis", ["arr", "indices", "axis"], ["arr"], ["axis"], [], 3),
