@@ -1,8 +1,10 @@
 """Interleaved timing, generation time and peak memory.
 
-Timing is round-robin: each repetition times one batch of calls of every system in turn
-(the order rotated by one each repetition), so a burst of machine noise hits all systems
-alike rather than one system's whole run. A batch is as many calls as fill ``batch_seconds``
+Timing is round-robin: each repetition times one batch of calls of every system in turn,
+so a burst of machine noise hits all systems alike rather than one system's whole run. The
+order is shuffled every repetition (with a fixed seed): a system that runs right after a
+framework finds the caches cold, and a fixed order would charge that to the same system
+every time (it cost whichever system followed tangent-ad, PyTorch and JAX 5-14%). A batch is as many calls as fill ``batch_seconds``
 (at least one); its mean is one sample, and the reported time is the median of the samples.
 Short batches (a few ms) and many repetitions interleave finely, so that on a shared machine
 the other processes' load is spread evenly over the systems. Each batch records wall time and
@@ -14,6 +16,7 @@ The garbage collector is off inside a batch, as in ``timeit``.
 from __future__ import annotations
 
 import gc
+import random
 import statistics
 import time
 import tracemalloc
@@ -49,9 +52,10 @@ def interleaved(fns: dict, repeats: int, batch_seconds: float) -> dict:
     names = list(fns)
     numbers = {name: calls_per_batch(fns[name], batch_seconds) for name in names}
     samples = {name: [] for name in names}
-    for rep in range(repeats):
-        k = rep % len(names)
-        for name in names[k:] + names[:k]:
+    order = random.Random(0)
+    for _ in range(repeats):
+        order.shuffle(names)
+        for name in names:
             samples[name].append(_batch(fns[name], numbers[name]))
     return samples
 
