@@ -22,11 +22,14 @@ def _scatter_rows(grad, index, like):
     shape = np.shape(like)
     width = np.size(like) // max(shape[0], 1)
     rows = np.ravel(index)
-    if rows.size and rows.min() < 0:
+    weights = np.ravel(grad)
+    try:
+        out = np.bincount((rows[:, np.newaxis] * width + np.arange(width)).ravel(), weights=weights, minlength=np.size(like))
+    except ValueError:
         rows = rows % shape[0]
-    cells = (rows[:, np.newaxis] * width + np.arange(width)).ravel()
-    out = np.bincount(cells, weights=np.ravel(grad), minlength=np.size(like))
-    return out.reshape(shape).astype(np.result_type(grad), copy=False)
+        out = np.bincount((rows[:, np.newaxis] * width + np.arange(width)).ravel(), weights=weights, minlength=np.size(like))
+    out = out.reshape(shape)
+    return out if out.dtype == weights.dtype else out.astype(np.result_type(weights, 1.0))
 
 
 def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
@@ -53,7 +56,7 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     dh = dtheta @ U.T                       # (B, Dh) = (B, Nc) @ (Nc, Dh)
     dU = h.T @ dtheta                       # (Dh, Nc) = (Dh, B) @ (B, Nc)
     # h = np.maximum(z, 0.0)   (line 27)
-    dz = dh * np.heaviside(z, 0.5)          # (B, Dh)
+    dz = dh * (0.5 * (1.0 + np.sign(z)))    # (B, Dh)
     # z = x @ W + b1   (line 26)
     db1 = dz.sum(axis=0)                    # (Dh,)
     dx = dz @ W.T                           # (B, m*d) = (B, Dh) @ (Dh, m*d)

@@ -31,7 +31,7 @@ def loss_value_and_grad(W, b, x, y, dout=1.0):
     out = np.mean(h_minus_y ** 2)
     dout = _seed_like(out, dout)
     # return np.mean((h - y) ** 2)   (line 27)
-    dh_minus_y = 2 * h_minus_y * (dout / np.size(h))  # (B, H)
+    dh_minus_y = 2 * (dout / np.size(h)) * h_minus_y  # (B, H)
     # h: "f[B, H]" = softplus(x @ W + b)   (line 26)
     dxW_plus_b = dh_minus_y * np.exp(xW_plus_b - h)  # (B, H)
     db = dxW_plus_b.sum(axis=0)             # (H,)

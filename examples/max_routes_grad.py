@@ -29,8 +29,8 @@ def f_value_and_grad(x, y, z, dout=1.0):
     dq = dout * m
     dm = dout * q
     # m = np.maximum(y, z)   (line 19)
-    dy = dm * np.heaviside(y - z, 0.5)
-    dz = dm * np.heaviside(z - y, 0.5)
+    dy = dm * (0.5 * (1.0 + np.sign(y - z)))
+    dz = dm * (0.5 * (1.0 + np.sign(z - y)))
     # q = x + y   (line 18)
     dx = dq
     dy = dy + dq
@@ -54,8 +54,8 @@ def f_sum_value_and_grad(x, y, z, dout=1.0):
     # return np.sum((x + y) * np.maximum(y, z))   (line 26)
     dx_plus_y = dout * max_y_z              # (N,)
     dmax_y_z = dout * x_plus_y              # (N,)
-    dy = dmax_y_z * np.heaviside(y - z, 0.5)  # (N,)
-    dz = dmax_y_z * np.heaviside(z - y, 0.5)  # (N,)
+    dy = dmax_y_z * (0.5 * (1.0 + np.sign(y - z)))  # (N,)
+    dz = dmax_y_z * (0.5 * (1.0 + np.sign(z - y)))  # (N,)
     dx = dx_plus_y
     dy = dy + dx_plus_y                     # (N,)
     return out, (dx, dy, dz)

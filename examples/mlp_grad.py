@@ -27,7 +27,7 @@ def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     out = np.mean(Yhat_minus_Y ** 2)
     dout = _seed_like(out, dout)
     # return np.mean((Yhat - Y) ** 2)   (line 21)
-    dYhat_minus_Y = 2 * Yhat_minus_Y * (dout / np.size(Yhat))  # (N, K)
+    dYhat_minus_Y = 2 * (dout / np.size(Yhat)) * Yhat_minus_Y  # (N, K)
     # Yhat = h @ W2 + b2   (line 20)
     db2 = dYhat_minus_Y.sum(axis=0)         # (K,)
     dh = dYhat_minus_Y @ W2.T               # (N, H) = (N, K) @ (K, H)

@@ -25,7 +25,7 @@ def f_value_and_grad(x, W, dout=1.0):
     out = np.sum(q ** 2)
     dout = _seed_like(out, dout)
     # return np.sum(q ** 2)   (line 18)
-    dq = 2 * q * dout                       # (N,)
+    dq = 2 * dout * q                       # (N,)
     # q = W @ x   (line 17)
     dW = np.outer(dq, x)                    # (N, D)
     dx = W.T @ dq                           # (D,)

@@ -106,7 +106,7 @@ def _neg(node, position, x):
 def _extremum(node, position, x):
     a, b = node.inputs
     side = "ab"[position]
-    # against a literal 0 (ReLU) the step is of the input itself: np.heaviside(z, 0.5)
+    # against a literal 0 (ReLU) the step is of the input itself: 0.5 * (1.0 + np.sign(z))
     return RuleCall("elementwise", f"{node.op}_{side}", f"d{side}", values={"a": a, "b": b},
                     literals={"a_zero": _is_zero(a), "b_zero": _is_zero(b)})
 
