@@ -214,6 +214,9 @@ class _Reverse:
             if isinstance(summed, ast.Call) and isinstance(summed.func, ast.Attribute):
                 call.fresh = True  # a .sum(...) is a new array
             last.value = summed
+        if call.divide_after is not None:
+            assert assigns_target, f"{call.macro} must end by assigning its adjoint"
+            last.value = ast.BinOp(left=last.value, op=ast.Div(), right=call.divide_after.ref())
         single = len(stmts) == 1 and assigns_target
         if first:
             if single and isinstance(last.value, ast.Name):

@@ -36,6 +36,7 @@ class RuleCall:
     unbroadcast: bool = False  # sum the result back to the operand's shape
     fresh: bool = True  # the result is a new array nobody else holds
     comment: str | None = None  # the shape identity shown beside the statement
+    divide_after: Value | None = None  # divide by this once summed back (it is constant there)
 
 
 def adjoint_rules(node: Node) -> list[tuple[Value, RuleCall]]:
@@ -80,6 +81,8 @@ def _binary(family, op):
         side = "ab"[position]
         call = RuleCall(family, f"{op}_{side}", target=f"d{side}",
                         values={"a": a, "b": b, "out": node.out})
+        if op == "div" and side == "b":
+            call.divide_after = b
         return call
     return handler
 
