@@ -14,13 +14,13 @@ def cost_value_and_grad(a, b, c, dJ=1.0):
     u = b * c
     v = a + u
     J = 3 * v
-    # J = 3 * v   (line 20)
-    dv = dJ * 3
     # v = a + u   (line 19)
-    da = dv
+    da = 3.0
     # u = b * c   (line 18)
-    db = dv * c
-    dc = dv * b
+    db = 3.0 * c
+    dc = 3.0 * b
+    if dJ != 1.0:
+        da, db, dc = dJ * da, dJ * db, dJ * dc
     return J, (da, db, dc)
 
 

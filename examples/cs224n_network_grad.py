@@ -46,11 +46,8 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     e = np.exp(theta - theta.max(axis=1, keepdims=True))
     yhat = e / e.sum(axis=1, keepdims=True)
     J = -np.sum(y * np.log(yhat)) / n
-    dJ = _seed_like(J, dJ)
     # J = -np.sum(y * np.log(yhat)) / n   (line 31): softmax + cross-entropy
-    dneg = dJ / n
-    dsummed = -dneg
-    dtheta = dsummed * (y - yhat * y.sum(axis=1, keepdims=True))  # (B, Nc)
+    dtheta = -(1.0 / n) * (y - yhat * y.sum(axis=1, keepdims=True))  # (B, Nc)
     # theta = h @ U + b2   (line 28)
     db2 = dtheta.sum(axis=0)                # (Nc,)
     dh = dtheta @ U.T                       # (B, Dh) = (B, Nc) @ (Nc, Dh)
@@ -64,6 +61,9 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     # x = L[words].reshape(n, -1)   (line 25): gather, scattered back (repeated indices add up)
     dL_words = np.reshape(dx, np.shape(L_words))  # (B, m, d)
     dL = _scatter_rows(dL_words, words, L)  # (V, d)
+    if dJ != 1.0:
+        dJ = _seed_like(J, dJ)
+        dL, dW, db1, dU, db2 = dJ * dL, dJ * dW, dJ * db1, dJ * dU, dJ * db2
     return J, (dL, dW, db1, dU, db2)
 
 

@@ -29,13 +29,15 @@ def loss_value_and_grad(W, b, x, y, dout=1.0):
     h = softplus(xW_plus_b)
     h_minus_y = h - y
     out = np.mean(h_minus_y ** 2)
-    dout = _seed_like(out, dout)
     # return np.mean((h - y) ** 2)   (line 27)
-    dh_minus_y = 2 * (dout / np.size(h)) * h_minus_y  # (B, H)
+    dh_minus_y = 2.0 / np.size(h) * h_minus_y  # (B, H)
     # h: "f[B, H]" = softplus(x @ W + b)   (line 26)
     dxW_plus_b = dh_minus_y * np.exp(xW_plus_b - h)  # (B, H)
     db = dxW_plus_b.sum(axis=0)             # (H,)
     dW = x.T @ dxW_plus_b                   # (D, H) = (D, B) @ (B, H)
+    if dout != 1.0:
+        dout = _seed_like(out, dout)
+        dW, db = dout * dW, dout * db
     return out, (dW, db)
 
 

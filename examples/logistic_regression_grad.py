@@ -24,13 +24,14 @@ def loss_value_and_grad(w, b, X, y, dJ=1.0):
     z = X @ w + b
     p = 1 / (1 + np.exp(-z))
     J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    dJ = _seed_like(J, dJ)
     # J = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))   (line 20): sigmoid + binary cross-entropy
-    davg = -dJ
-    dz = davg / np.size(y) * (y - p)        # (N,)
+    dz = -1.0 / np.size(y) * (y - p)        # (N,)
     # z = X @ w + b   (line 18)
     db = dz.sum()
     dw = X.T @ dz                           # (D,)
+    if dJ != 1.0:
+        dJ = _seed_like(J, dJ)
+        dw, db = dJ * dw, dJ * db
     return J, (dw, db)
 
 

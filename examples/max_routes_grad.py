@@ -50,14 +50,16 @@ def f_sum_value_and_grad(x, y, z, dout=1.0):
     x_plus_y = x + y
     max_y_z = np.maximum(y, z)
     out = np.sum(x_plus_y * max_y_z)
-    dout = _seed_like(out, dout)
     # return np.sum((x + y) * np.maximum(y, z))   (line 26)
-    dx_plus_y = dout * max_y_z              # (N,)
-    dmax_y_z = dout * x_plus_y              # (N,)
+    dx_plus_y = max_y_z                     # (N,)
+    dmax_y_z = x_plus_y                     # (N,)
     dy = dmax_y_z * (0.5 * (1.0 + np.sign(y - z)))  # (N,)
     dz = dmax_y_z * (0.5 * (1.0 + np.sign(z - y)))  # (N,)
     dx = dx_plus_y
     dy = dy + dx_plus_y                     # (N,)
+    if dout != 1.0:
+        dout = _seed_like(out, dout)
+        dx, dy, dz = dout * dx, dout * dy, dout * dz
     return out, (dx, dy, dz)
 
 

@@ -25,9 +25,8 @@ def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     Yhat = h @ W2 + b2
     Yhat_minus_Y = Yhat - Y
     out = np.mean(Yhat_minus_Y ** 2)
-    dout = _seed_like(out, dout)
     # return np.mean((Yhat - Y) ** 2)   (line 21)
-    dYhat_minus_Y = 2 * (dout / np.size(Yhat)) * Yhat_minus_Y  # (N, K)
+    dYhat_minus_Y = 2.0 / np.size(Yhat) * Yhat_minus_Y  # (N, K)
     # Yhat = h @ W2 + b2   (line 20)
     db2 = dYhat_minus_Y.sum(axis=0)         # (K,)
     dh = dYhat_minus_Y @ W2.T               # (N, H) = (N, K) @ (K, H)
@@ -36,6 +35,9 @@ def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     dXW1_plus_b1 = dh * (1 - h ** 2)        # (N, H)
     db1 = dXW1_plus_b1.sum(axis=0)          # (H,)
     dW1 = X.T @ dXW1_plus_b1                # (D, H) = (D, N) @ (N, H)
+    if dout != 1.0:
+        dout = _seed_like(out, dout)
+        dW1, db1, dW2, db2 = dout * dW1, dout * db1, dout * dW2, dout * db2
     return out, (dW1, db1, dW2, db2)
 
 

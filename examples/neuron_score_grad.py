@@ -24,17 +24,19 @@ def score_value_and_grad(W, b, u, x, ds=1.0):
     z = W @ x + b
     h = 1 / (1 + np.exp(-z))
     s = u @ h
-    ds = _seed_like(s, ds)
     # s = u @ h   (line 20)
-    du = ds * h                             # (H,)
-    dh = ds * u                             # (H,)
+    du = h
+    dh = u                                  # (H,)
     # h = 1 / (1 + np.exp(-z))   (line 19): sigmoid
     dz = dh * h * (1 - h)                   # (H,)
     # z = W @ x + b   (line 18)
     db = dz
     dW = np.outer(dz, x)                    # (H, D)
     dx = W.T @ dz                           # (D,)
-    return s, (dW, db, du, dx)
+    if ds != 1.0:
+        ds = _seed_like(s, ds)
+        dW, db, du, dx = ds * dW, ds * db, ds * du, ds * dx
+    return s, (dW, db, np.copy(du), dx)
 
 
 def score_backward(W, b, u, x, ds=1.0):

@@ -23,12 +23,14 @@ def f_value_and_grad(x, W, dout=1.0):
     """
     q = W @ x
     out = np.sum(q ** 2)
-    dout = _seed_like(out, dout)
     # return np.sum(q ** 2)   (line 18)
-    dq = 2 * dout * q                       # (N,)
+    dq = 2.0 * q                            # (N,)
     # q = W @ x   (line 17)
     dW = np.outer(dq, x)                    # (N, D)
     dx = W.T @ dq                           # (D,)
+    if dout != 1.0:
+        dout = _seed_like(out, dout)
+        dx, dW = dout * dx, dout * dW
     return out, (dx, dW)
 
 

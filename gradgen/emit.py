@@ -299,9 +299,12 @@ class _FunctionBuilder:
                     stmt.targets = [ast.Name(id=_TRAILING.format(target.id, len(self.comments) - 1),
                                              ctx=ast.Store())]
                 body.append(stmt)
+        resolved = [self._resolve(expr) for expr in grad_exprs]
+        scaled = [g.id for g in resolved if isinstance(g, ast.Name)]
+        if backward.seed_folded and scaled:
+            body.append(self._scale_by_seed(output, scaled, graph))
         grads = []
-        for expr, fresh in zip(grad_exprs, backward.fresh):
-            expr = self._resolve(expr)
+        for expr, fresh in zip(resolved, backward.fresh):
             if not fresh:  # a view or a shared adjoint: hand the caller an array of its own
                 expr = ast.Call(func=ast.Attribute(value=ast.Name(id=alias, ctx=ast.Load()), attr="copy",
                                                    ctx=ast.Load()), args=[expr], keywords=[])
@@ -343,6 +346,22 @@ class _FunctionBuilder:
             message = ast.Constant(f"gradient of {name} has the wrong shape; expected{note}")
             out.append(ast.Assert(test=test, msg=message))
         return out
+
+    def _scale_by_seed(self, output, names, graph) -> ast.If:
+        """The epilogue of a backward written for the seed 1.0: another seed scales every
+        gradient once (they are linear in it), in the result's precision."""
+        names = list(dict.fromkeys(names))
+        seed = self.seed
+        lines = [f"if {seed} != 1.0:"]
+        if not all(p.value.python_scalar for p in graph.params):  # NumPy precision to keep
+            lines.append(f"    {seed} = _seed_like(OUT, {seed})")
+        targets = ", ".join(names)
+        lines.append(f"    {targets} = " + ", ".join(f"{seed} * {n}" for n in names))
+        block = ast.parse("\n".join(lines)).body[0]
+        for node in ast.walk(block):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_seed_like":
+                node.args[0] = _copy(output)
+        return block
 
     def _arguments(self, scalar_known: bool) -> ast.arguments:
         params = self.graph.params

@@ -9,11 +9,13 @@ decides the final names.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
-from . import shapes, templating
+from . import seed, shapes, templating
 from .errors import SourceContext
-from .graph import Graph, Statement, Value, clone
+from .graph import PLACEHOLDER, Graph, Statement, Value, clone
+from .numpy_api import UNARY_OPS
 from .rules import adjoint_rules
 
 SEED = "__gseed__"
@@ -48,6 +50,7 @@ class Backward:
     temps: dict[str, str] = field(default_factory=dict)  # placeholder -> name hint
     adjoints: dict[str, Value] = field(default_factory=dict)  # placeholder -> value it is the adjoint of
     flows: list[tuple[Value, Value]] = field(default_factory=list)  # (from, to) for each adjoint edge
+    seed_folded: bool = False  # written for the seed 1.0: the caller's seed scales the gradients
 
 
 def reaching_output(graph: Graph) -> set[int]:
@@ -107,13 +110,24 @@ def _nondiff_use(graph, value):
 
 
 def reverse(graph: Graph, wrt: tuple[str, ...]) -> Backward:
+    if graph.output.rank == 0:  # a scalar loss: written for the seed 1.0 where that is safe
+        folded = _Reverse(graph, wrt, fold_seed=True).run()
+        if folded is not None:
+            return folded
     return _Reverse(graph, wrt).run()
 
 
 class _Reverse:
-    def __init__(self, graph, wrt):
+    def __init__(self, graph, wrt, fold_seed=False):
         self.graph = graph
         self.wrt = wrt
+        self.fold_seed = fold_seed
+        self.constants: dict[str, ast.Constant] = {}  # adjoint name -> the number it holds (seed folding)
+        self.unfoldable = False
+        values = graph.values
+        self.folder = seed.Folder(self.constants, lambda name: _float_array(name, values),
+                                  lambda name: _source_number(name, values))
+        self.arrayish = lambda name: _float_array(name, values)
         roots = {graph.param(n).value.id for n in wrt}
         forward = set(roots)
         for node in graph.body.nodes():
@@ -133,6 +147,8 @@ class _Reverse:
         if graph.output.id in self.relevant:
             self.current[graph.output.id] = SEED
             self.fresh[SEED] = False  # the caller's own array
+            if self.fold_seed:
+                self.constants[SEED] = seed.one()
         blocks = []
         for stmt in reversed(graph.body.statements):
             body: list[ast.stmt] = []
@@ -152,6 +168,10 @@ class _Reverse:
                             identities.append(name)
             if body:
                 blocks.append(Block(stmt, body, identities))
+        held = [self.current.get(graph.param(n).value.id) for n in self.wrt]
+        if self.fold_seed and (self.unfoldable or any(h in self.constants for h in held) or
+                               any(seed.stray(s, self.arrayish) for b in blocks for s in b.body)):
+            return None  # the seed would stand alone somewhere: written with it instead
         grads, fresh, returned = [], [], set()
         for name in self.wrt:
             value = graph.param(name).value
@@ -164,7 +184,8 @@ class _Reverse:
             else:
                 grads.append(ast.parse(f"np.zeros(np.shape({value.placeholder}))", mode="eval").body)
                 fresh.append(True)
-        return Backward(blocks, list(self.wrt), grads, fresh, self.temps, self.adjoints, self.flows)
+        return Backward(blocks, list(self.wrt), grads, fresh, self.temps, self.adjoints, self.flows,
+                        seed_folded=self.fold_seed)
 
     def _temp(self, hint: str) -> str:
         placeholder = f"__gt{len(self.temps)}__"
@@ -189,7 +210,8 @@ class _Reverse:
         kwargs.update({k: self._temp(hint) for k, hint in call.temps.items() if k in wanted})
 
         def render():
-            return ast.parse(str(macro(**{k: v for k, v in kwargs.items() if k in wanted})).strip()).body
+            parsed = ast.parse(str(macro(**{k: v for k, v in kwargs.items() if k in wanted})).strip()).body
+            return [self.folder.visit(s) for s in parsed] if self.fold_seed else parsed
 
         stmts = None
         if node.out.id in self.pending:
@@ -199,6 +221,8 @@ class _Reverse:
                 stmts = render()
                 if _spreads_to(stmts, node.out, self.graph):
                     stmts = [_replace_name(s, _SPREAD, spread) for s in stmts]
+                    if self.fold_seed:
+                        stmts = [self.folder.visit(s) for s in stmts]
                 else:
                     kwargs["dout"], stmts = self.current[node.out.id], None
             if stmts is None:
@@ -219,11 +243,22 @@ class _Reverse:
             last.value = ast.BinOp(left=last.value, op=ast.Div(), right=call.divide_after.ref())
         single = len(stmts) == 1 and assigns_target
         if first:
+            if single and self.fold_seed and seed.scalar(last.value, self.arrayish):
+                self._constant_adjoint(x, own, last, body)
+                return
             if single and isinstance(last.value, ast.Name):
                 shared = last.value.id
+                if self.fold_seed and _owned_forward_value(shared, self.graph.values):
+                    self.fresh.setdefault(shared, True)  # dq = m: a new array only the backward holds
                 if x.kind == "param":  # a gradient the caller gets: give it its own name
                     body.append(_assign(own, ast.Name(id=shared, ctx=ast.Load())))
                     self.roots[own] = self.roots.get(shared, shared)
+                    self.current[x.id] = own
+                elif self.fold_seed and PLACEHOLDER.match(shared):
+                    # the seed folded away, this adjoint is a forward value: say so (dy = y)
+                    body.append(_assign(own, ast.Name(id=shared, ctx=ast.Load())))
+                    _comment(body[-1], call.comment)
+                    self.roots[own] = shared
                     self.current[x.id] = own
                 else:
                     self.current[x.id] = shared  # share the adjoint, no statement
@@ -247,14 +282,86 @@ class _Reverse:
         elif single and _is_spread(last.value):  # dx + spread(G): dx already has the full shape
             last.value = last.value.args[0]
         if single:
-            body.append(_assign(own, ast.BinOp(left=so_far, op=ast.Add(), right=last.value)))
+            total = _assign(own, ast.BinOp(left=so_far, op=ast.Add(), right=last.value))
+            if self.fold_seed:
+                total = self.folder.visit(total)
+                if seed.scalar(total.value, self.arrayish):
+                    self._constant_adjoint(x, own, total, body)
+                    return
+            body.append(total)
         else:
             body.extend(stmts)
-            body.append(_assign(own, ast.BinOp(left=so_far, op=ast.Add(),
-                                               right=ast.Name(id=target, ctx=ast.Load()))))
+            total = _assign(own, ast.BinOp(left=so_far, op=ast.Add(), right=ast.Name(id=target, ctx=ast.Load())))
+            body.append(self.folder.visit(total) if self.fold_seed else total)
         _comment(body[-1], call.comment if single else shapes.show(x.shape) if x.shape else None)
         self.current[x.id] = own
         self.fresh[own] = True
+
+
+    def _constant_adjoint(self, x, own, stmt, body):
+        """An adjoint that folding the seed made a plain number (d(3 * a) = 3.0): carried as a
+        number into the statements that read it; a parameter's gradient keeps its name."""
+        self.current[x.id] = own
+        if sum(1 for _ in ast.walk(stmt.value)) > _SMALL:
+            self.unfoldable = True  # carried into every reader, it could grow without bound
+            return
+        if x.kind != "param":
+            self.constants[own] = stmt.value
+            return
+        if not x.python_scalar:
+            self.unfoldable = True  # a number where a NumPy array or scalar of x's dtype belongs
+            return
+        for node in ast.walk(stmt.value):  # a Python float, as x is: nothing to keep precise
+            if seed.is_seed_constant(node):
+                node.gg_seed = False
+        body.append(stmt)
+        self.fresh[own] = True
+
+
+_SMALL = 12  # AST nodes: a scalar adjoint such as -(1.0 / n) is carried into its readers
+
+
+_ADJOINT = re.compile(r"^__ga(\d+)__$")
+
+
+def _float_array(name: str, values) -> bool:
+    """Whether ``name`` (a forward value or an adjoint) is known to be an array of floats: then
+    1.0 * name is name, dtype and all (a Python float would not keep float32 work float32)."""
+    m = PLACEHOLDER.match(name) or _ADJOINT.match(name)
+    if m is None:
+        return False
+    value = values[int(m.group(1))]
+    return value.dtype == "float" and value.rank is not None and value.rank > 0
+
+
+def _source_number(name: str, values):
+    """The number a constant written in the source holds (3 in 3 * x), else None."""
+    m = PLACEHOLDER.match(name)
+    if m is None:
+        return None
+    value = values[int(m.group(1))]
+    literal = value.literal if value.kind == "const" else None
+    if isinstance(literal, ast.UnaryOp) and isinstance(literal.op, ast.USub):
+        literal, sign = literal.operand, -1
+    else:
+        sign = 1
+    if isinstance(literal, ast.Constant) and type(literal.value) in (int, float):
+        return sign * literal.value
+    return None
+
+
+# forward values that are new arrays no one else holds: results of arithmetic and products
+_OWNED_OPS = frozenset({"add", "sub", "mul", "div", "pow", "neg", "maximum", "minimum", "where",
+                        "matmul", "dot", "outer", "arctan2", "hypot", "logaddexp", "clip"}) | UNARY_OPS
+
+
+def _owned_forward_value(name: str, values) -> bool:
+    m = PLACEHOLDER.match(name)
+    if m is None:
+        return False
+    value = values[int(m.group(1))]
+    return value.producer is not None and value.producer.op in _OWNED_OPS and value.dtype == "float" \
+        and value.producer.fused is None
 
 
 # rules that read their incoming adjoint only elementwise, so a smaller one broadcasts through

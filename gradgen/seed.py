@@ -1,0 +1,135 @@
+"""A scalar loss's seed taken as 1.0 while the adjoints are written, as a person writes them.
+
+The backward is linear in the seed, so gradgen writes it for the seed 1.0 (``dq = m``,
+``dy = 2.0 * y``: one pass over the arrays fewer for each product with the seed) and scales
+the gradients once at the end when the caller passes another seed. The 1.0 is folded only
+where that cannot change a result: in products with values known to be floats, and in
+arithmetic with other numbers. Where it would stand alone (``np.broadcast_to(1.0, ...)``
+would make float64 out of float32 work) the reverse pass is run again without folding.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from .graph import clone
+
+_ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+               ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
+
+
+def one() -> ast.Constant:
+    """The seed, 1.0, marked as coming from the seed."""
+    node = ast.Constant(value=1.0)
+    node.gg_seed = True
+    return node
+
+
+def is_seed_constant(node) -> bool:
+    return isinstance(node, ast.Constant) and getattr(node, "gg_seed", False)
+
+
+class Folder(ast.NodeTransformer):
+    """Substitutes names known to hold seed-derived numbers, and folds the arithmetic.
+
+    ``constants``: name -> the seed-derived number or scalar expression it holds (3.0,
+    -(1.0 / n)). ``is_float(name)``: whether a name is known to hold floats, so that
+    ``1.0 * name`` may become ``name`` without changing its dtype."""
+
+    def __init__(self, constants: dict, is_float, number_of):
+        self.constants = constants
+        self.is_float = is_float
+        self.number_of = number_of  # name -> the number a constant of the source holds, or None
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id in self.constants:
+            return clone(self.constants[node.id])
+        return node
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub) and is_seed_constant(node.operand):
+            return _marked(-node.operand.value)
+        return node
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        left, right, op = node.left, node.right, type(node.op)
+        if op is ast.Mult and isinstance(right, ast.BinOp) and isinstance(right.op, ast.Div) and \
+                is_seed_constant(right.left) and self._number(left) is not None:
+            # 2 * (0.5 / n) -> 1.0 / n
+            return ast.BinOp(left=_marked(self._number(left) * right.left.value), op=ast.Div(), right=right.right)
+        if not (is_seed_constant(left) or is_seed_constant(right)):
+            return node
+        a, b = self._number(left), self._number(right)
+        if a is not None and b is not None and op in _ARITHMETIC:
+            if op is ast.Div and b == 0:
+                return node
+            return _marked(_ARITHMETIC[op](a, b))
+        if op is ast.Mult and is_seed_constant(left) and left.value == 1.0 and self._float(right):
+            return right
+        if op in (ast.Mult, ast.Div) and is_seed_constant(right) and right.value == 1.0 and self._float(left):
+            return left
+        return node
+
+    def _number(self, node):
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return node.value
+        if isinstance(node, ast.Name):
+            return self.number_of(node.id)
+        return None
+
+    def _float(self, node) -> bool:
+        return isinstance(node, ast.Name) and self.is_float(node.id)
+
+
+def scalar(expr, arrayish) -> bool:
+    """Whether ``expr`` holds a seed-derived number and, as far as gradgen can tell, no array:
+    a number to carry into the statements that read it (as 1.0 / n is), not to name."""
+    return _has_seed(expr) and not _has_array(expr, arrayish)
+
+
+def _has_seed(expr) -> bool:
+    """Whether the arithmetic of ``expr`` (not looking into calls) holds a seed-derived number."""
+    if isinstance(expr, ast.BinOp):
+        return _has_seed(expr.left) or _has_seed(expr.right)
+    if isinstance(expr, ast.UnaryOp):
+        return _has_seed(expr.operand)
+    return is_seed_constant(expr)
+
+
+def stray(tree, arrayish) -> bool:
+    """Whether a seed-derived number is anywhere but in arithmetic with an array known to hold
+    floats (there the number takes the array's precision; alone it would be float64)."""
+    parents = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+    for node in ast.walk(tree):
+        if not is_seed_constant(node):
+            continue
+        top = node
+        while isinstance(parents.get(id(top)), (ast.BinOp, ast.UnaryOp)):
+            top = parents[id(top)]
+        if not _has_array(top, arrayish):
+            return True
+    return False
+
+
+def _has_array(expr, arrayish) -> bool:
+    """Whether the arithmetic of ``expr`` (not looking into calls) reads an array of floats."""
+    if isinstance(expr, ast.Name):
+        return arrayish(expr.id)
+    if isinstance(expr, ast.BinOp):
+        return _has_array(expr.left, arrayish) or _has_array(expr.right, arrayish)
+    if isinstance(expr, ast.UnaryOp):
+        return _has_array(expr.operand, arrayish)
+    return False
+
+
+def _marked(value) -> ast.Constant:
+    node = ast.Constant(value=value)
+    node.gg_seed = True
+    return node
+
+
