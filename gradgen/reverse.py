@@ -122,7 +122,7 @@ class _Reverse:
         self.graph = graph
         self.wrt = wrt
         self.fold_seed = fold_seed
-        self.constants: dict[str, ast.Constant] = {}  # adjoint name -> the number it holds (seed folding)
+        self.constants: dict[str, ast.expr] = {}  # adjoint name -> the number it holds (seed folding)
         self.unfoldable = False
         values = graph.values
         self.folder = seed.Folder(self.constants, lambda name: _float_array(name, values),
@@ -140,6 +140,7 @@ class _Reverse:
         self.temps: dict[str, str] = {}
         self.adjoints: dict[str, Value] = {}
         self.pending: dict[int, tuple[ast.Assign, ast.expr]] = {}  # adjoints not yet spread
+        self.routed: dict[int, str] = {}  # np.maximum/minimum node -> the name holding a's part
         self.flows: list[tuple[Value, Value]] = []
 
     def run(self) -> Backward:
@@ -198,16 +199,19 @@ class _Reverse:
         own = adjoint_placeholder(x)
         self.adjoints[own] = x
         target = own if first else self._temp(f"d{x.hint}_part")
+        rest = self.routed.get(id(node)) if call.macro in ("maximum_b", "minimum_b") else None
         if call.family == "user":
             macro = _user_macro(call.literals["rule"], call.literals["position"])
         else:
-            macro = getattr(templating.family(call.family), call.macro)
+            macro = getattr(templating.family(call.family), call.macro + ("_rest" if rest else ""))
         wanted = set(macro.arguments)
         douts = [self.current.get(o.id) for o in node.outs]  # None: no adjoint reached it
         kwargs = {call.target: target, "dout": next(d for d in douts if d is not None), "douts": douts}
         kwargs.update({k: v.placeholder for k, v in call.values.items()})
         kwargs.update(call.literals)
         kwargs.update({k: self._temp(hint) for k, hint in call.temps.items() if k in wanted})
+        if rest:
+            kwargs["a_part"] = rest
 
         def render():
             parsed = ast.parse(str(macro(**{k: v for k, v in kwargs.items() if k in wanted})).strip()).body
@@ -244,7 +248,7 @@ class _Reverse:
         single = len(stmts) == 1 and assigns_target
         if first:
             if single and self.fold_seed and seed.scalar(last.value, self.arrayish):
-                self._constant_adjoint(x, own, last, body)
+                self._scalar_adjoint(x, own, last, body)
                 return
             if single and isinstance(last.value, ast.Name):
                 shared = last.value.id
@@ -275,6 +279,8 @@ class _Reverse:
             _comment(body[-1] if assigns_target else None, call.comment)
             self.current[x.id] = own
             self.fresh[own] = call.fresh
+            if call.macro in ("maximum_a", "minimum_a") and _same_shapes(node):
+                self.routed[id(node)] = own  # a's part of dout, which b's rule may subtract
             return
         so_far = ast.Name(id=self.current[x.id], ctx=ast.Load())
         if x.id in self.pending:  # G + contribution broadcasts to the full shape by itself
@@ -286,7 +292,7 @@ class _Reverse:
             if self.fold_seed:
                 total = self.folder.visit(total)
                 if seed.scalar(total.value, self.arrayish):
-                    self._constant_adjoint(x, own, total, body)
+                    self._scalar_adjoint(x, own, total, body)
                     return
             body.append(total)
         else:
@@ -297,10 +303,10 @@ class _Reverse:
         self.current[x.id] = own
         self.fresh[own] = True
 
-
-    def _constant_adjoint(self, x, own, stmt, body):
-        """An adjoint that folding the seed made a plain number (d(3 * a) = 3.0): carried as a
-        number into the statements that read it; a parameter's gradient keeps its name."""
+    def _scalar_adjoint(self, x, own, stmt, body):
+        """An adjoint that folding the seed made a number or a scalar expression (d(3 * a) = 3.0,
+        -(1.0 / n)): carried into the statements that read it; a parameter's gradient keeps its
+        name."""
         self.current[x.id] = own
         if sum(1 for _ in ast.walk(stmt.value)) > _SMALL:
             self.unfoldable = True  # carried into every reader, it could grow without bound
@@ -425,6 +431,11 @@ def _spreads_to(stmts, out: Value, graph) -> bool:
 def _is_spread(expr) -> bool:
     return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
         expr.func.attr == "broadcast_to"
+
+
+def _same_shapes(node) -> bool:
+    """Whether every input of ``node`` is known to have its result's shape (nothing broadcasts)."""
+    return _fully_known(node.out.shape) and all(v.shape == node.out.shape for v in node.inputs)
 
 
 def _fully_known(shape) -> bool:

@@ -91,8 +91,10 @@ def _pow(node, position, x):
     a, b = node.inputs
     if position == 0 and "exponent" in node.attrs:
         p = node.attrs["exponent"]
+        # a negative power is written as a float: NumPy refuses integer arrays ** -2
+        p_minus_1 = _number(p - 1) if p - 1 >= 0 else repr(float(p - 1))
         return RuleCall("arith", "pow_const", "da", values={"a": a},
-                        literals={"p": _number(p), "p_minus_1": _number(p - 1)})
+                        literals={"p": _number(p), "p_minus_1": p_minus_1})
     side = "ab"[position]
     return RuleCall("arith", f"pow_{side}", f"d{side}", values={"a": a, "b": b, "out": node.out},
                     literals={"number_base": a.kind == "const" and a.rank == 0})

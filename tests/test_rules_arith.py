@@ -7,9 +7,10 @@ broadcasting case below and in both operand orders, once returning the result it
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from rules_support import (FLOAT, FLOAT_POS, FLOAT_SIGNED, N, P, annotated, case, check_fd,
+from rules_support import (FLOAT, FLOAT_POS, FLOAT_SIGNED, N, P, annotated, case, check_fd, derive,
                            derive_cached, draw_args, fsrc, run_case, shape_label, spec_for)
 
 # (left shape, right shape); 'f' is a Python float, '0d' a 0-d array
@@ -259,3 +260,11 @@ def test_power_one_under_a_reduction_with_shapes(params, body):
     fn = derive_cached(fsrc(params, body))
     specs = [N(3, 4), N(4)][:params.count(":")]
     check_fd(fn, draw_args("pow1:" + body, specs), label=body)
+
+
+def test_negative_power_of_integer_valued_input(tmp_path):
+    """Found by the fuzzer: x ** -1.0 reversed as x ** -2 failed for an integer array (NumPy
+    refuses integers to negative integer powers); the exponent is written -2.0."""
+    f = derive(tmp_path, "x", "np.sum(np.power(x, -1.0))")
+    (dx,) = f.backward(np.array([1, -2, 4]))
+    np.testing.assert_allclose(dx, [-1.0, -0.25, -1 / 16])

@@ -140,3 +140,4 @@ def test_a_module_constant_does_not_stand_in_for_the_seed(tmp_path):
     ''', tmp_path)
     (dp,) = f.backward(np.array([0.5, -1.0, 2.0], dtype=np.float32))
     assert dp.dtype == np.float32
+
