@@ -20,9 +20,7 @@ _ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
 
 def one() -> ast.Constant:
     """The seed, 1.0, marked as coming from the seed."""
-    node = ast.Constant(value=1.0)
-    node.gg_seed = True
-    return node
+    return _marked(1.0)
 
 
 def is_seed_constant(node) -> bool:
