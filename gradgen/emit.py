@@ -281,11 +281,7 @@ class _FunctionBuilder:
                 seed_check = ast.parse(f"{self.seed} = _seed_for(OUT, {self.seed}, {self.seed!r})").body[0]
                 seed_check.value.args[0] = _copy(output)
                 body.append(seed_check)
-            # float32 in, float32 out: a Python-float seed must not turn the adjoints into float64
-            if not all(p.value.python_scalar for p in graph.params):  # NumPy precision to keep
-                cast = ast.parse(f"{self.seed} = _seed_like(OUT, {self.seed})").body[0]
-                cast.value.args[0] = _copy(output)
-                body.append(cast)
+            body.extend(self._seed_cast(output, graph))
         for block, block_body in blocks:
             identities = f": {', '.join(block.identities)}" if block.identities else ""
             self.comments.append(f"{block.stmt.text}   (line {block.stmt.lineno}){identities}")
@@ -352,16 +348,20 @@ class _FunctionBuilder:
         gradient once (they are linear in it), in the result's precision."""
         names = list(dict.fromkeys(names))
         seed = self.seed
-        lines = [f"if {seed} != 1.0:"]
-        if not all(p.value.python_scalar for p in graph.params):  # NumPy precision to keep
-            lines.append(f"    {seed} = _seed_like(OUT, {seed})")
-        targets = ", ".join(names)
-        lines.append(f"    {targets} = " + ", ".join(f"{seed} * {n}" for n in names))
-        block = ast.parse("\n".join(lines)).body[0]
-        for node in ast.walk(block):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_seed_like":
-                node.args[0] = _copy(output)
+        block = ast.parse(f"if {seed} != 1.0:\n    {', '.join(names)} = "
+                          + ", ".join(f"{seed} * {n}" for n in names)).body[0]
+        block.body[:0] = self._seed_cast(output, graph)
         return block
+
+    def _seed_cast(self, output, graph) -> list[ast.stmt]:
+        """float32 in, float32 out: the seed in the result's precision, so that a Python-float
+        (or float64) seed does not turn the adjoints into float64; nothing when every
+        parameter is a Python number, with no NumPy precision to keep."""
+        if all(p.value.python_scalar for p in graph.params):
+            return []
+        cast = ast.parse(f"{self.seed} = _seed_like(OUT, {self.seed})").body[0]
+        cast.value.args[0] = _copy(output)
+        return [cast]
 
     def _arguments(self, scalar_known: bool) -> ast.arguments:
         params = self.graph.params

@@ -125,9 +125,8 @@ class _Reverse:
         self.constants: dict[str, ast.expr] = {}  # adjoint name -> the number it holds (seed folding)
         self.unfoldable = False
         values = graph.values
-        self.folder = seed.Folder(self.constants, lambda name: _float_array(name, values),
-                                  lambda name: _source_number(name, values))
         self.arrayish = lambda name: _float_array(name, values)
+        self.folder = seed.Folder(self.constants, self.arrayish, lambda name: _source_number(name, values))
         roots = {graph.param(n).value.id for n in wrt}
         forward = set(roots)
         for node in graph.body.nodes():
@@ -167,12 +166,12 @@ class _Reverse:
                         name = _IDENTITY_NAMES.get(call.macro)
                         if name and name not in identities:
                             identities.append(name)
+            if self.fold_seed and (self.unfoldable or any(seed.stray(s, self.arrayish) for s in body)):
+                return None  # the seed would stand alone here: written with it instead
             if body:
                 blocks.append(Block(stmt, body, identities))
-        held = [self.current.get(graph.param(n).value.id) for n in self.wrt]
-        if self.fold_seed and (self.unfoldable or any(h in self.constants for h in held) or
-                               any(seed.stray(s, self.arrayish) for b in blocks for s in b.body)):
-            return None  # the seed would stand alone somewhere: written with it instead
+        if self.fold_seed and any(self.current.get(graph.param(n).value.id) in self.constants for n in self.wrt):
+            return None  # a gradient would be the bare seed
         grads, fresh, returned = [], [], set()
         for name in self.wrt:
             value = graph.param(name).value
@@ -203,7 +202,7 @@ class _Reverse:
         if call.family == "user":
             macro = _user_macro(call.literals["rule"], call.literals["position"])
         else:
-            macro = getattr(templating.family(call.family), call.macro + ("_rest" if rest else ""))
+            macro = getattr(templating.family(call.family), "extremum_b_rest" if rest else call.macro)
         wanted = set(macro.arguments)
         douts = [self.current.get(o.id) for o in node.outs]  # None: no adjoint reached it
         kwargs = {call.target: target, "dout": next(d for d in douts if d is not None), "douts": douts}
@@ -267,7 +266,7 @@ class _Reverse:
                 else:
                     self.current[x.id] = shared  # share the adjoint, no statement
                 return
-            if single and _is_spread(last.value) and x.producer is not None and _fully_known(x.shape):
+            if single and _is_spread(last.value) and x.producer is not None and shapes.fully_known(x.shape):
                 # a sum's adjoint spread over its input: hold it back, so that an elementwise
                 # rule can let broadcasting spread it (dq = 2 * q * ds, as the notes write)
                 _comment(last, call.comment)
@@ -330,23 +329,23 @@ _SMALL = 12  # AST nodes: a scalar adjoint such as -(1.0 / n) is carried into it
 _ADJOINT = re.compile(r"^__ga(\d+)__$")
 
 
+def _value_named(name: str, values, *, adjoint=False) -> Value | None:
+    """The value a placeholder stands for (with ``adjoint``, also the value an adjoint is of)."""
+    m = PLACEHOLDER.match(name) or (_ADJOINT.match(name) if adjoint else None)
+    return values[int(m.group(1))] if m else None
+
+
 def _float_array(name: str, values) -> bool:
     """Whether ``name`` (a forward value or an adjoint) is known to be an array of floats: then
     1.0 * name is name, dtype and all (a Python float would not keep float32 work float32)."""
-    m = PLACEHOLDER.match(name) or _ADJOINT.match(name)
-    if m is None:
-        return False
-    value = values[int(m.group(1))]
-    return value.dtype == "float" and value.rank is not None and value.rank > 0
+    value = _value_named(name, values, adjoint=True)
+    return value is not None and value.dtype == "float" and value.rank is not None and value.rank > 0
 
 
 def _source_number(name: str, values):
     """The number a constant written in the source holds (3 in 3 * x), else None."""
-    m = PLACEHOLDER.match(name)
-    if m is None:
-        return None
-    value = values[int(m.group(1))]
-    literal = value.literal if value.kind == "const" else None
+    value = _value_named(name, values)
+    literal = value.literal if value is not None and value.kind == "const" else None
     if isinstance(literal, ast.UnaryOp) and isinstance(literal.op, ast.USub):
         literal, sign = literal.operand, -1
     else:
@@ -362,12 +361,9 @@ _OWNED_OPS = frozenset({"add", "sub", "mul", "div", "pow", "neg", "maximum", "mi
 
 
 def _owned_forward_value(name: str, values) -> bool:
-    m = PLACEHOLDER.match(name)
-    if m is None:
-        return False
-    value = values[int(m.group(1))]
-    return value.producer is not None and value.producer.op in _OWNED_OPS and value.dtype == "float" \
-        and value.producer.fused is None
+    value = _value_named(name, values)
+    return value is not None and value.producer is not None and value.producer.op in _OWNED_OPS \
+        and value.dtype == "float" and value.producer.fused is None
 
 
 # rules that read their incoming adjoint only elementwise, so a smaller one broadcasts through
@@ -435,11 +431,7 @@ def _is_spread(expr) -> bool:
 
 def _same_shapes(node) -> bool:
     """Whether every input of ``node`` is known to have its result's shape (nothing broadcasts)."""
-    return _fully_known(node.out.shape) and all(v.shape == node.out.shape for v in node.inputs)
-
-
-def _fully_known(shape) -> bool:
-    return shape is not None and all(d is not None for d in shape)
+    return shapes.fully_known(node.out.shape) and all(v.shape == node.out.shape for v in node.inputs)
 
 
 def _comment(stmt, text):

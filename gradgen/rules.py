@@ -183,7 +183,7 @@ def _same_shape_source(x: Value) -> Value:
     rule asking only for x's size need not keep x itself: (h - y) ** 2 -> h - y."""
     from .numpy_api import ELEMENTWISE
     while x.producer is not None and not x.user and x.producer.op in ELEMENTWISE and \
-            x.shape is not None and all(d is not None for d in x.shape):
+            shapes.fully_known(x.shape):
         same = [v for v in x.producer.inputs if v.shape == x.shape and v.kind in ("param", "node")]
         if not same:
             break
@@ -329,7 +329,7 @@ def _einsum(node, position, x):
                         spread=repr(spread) if spread else None)
         if not others and out == kept:
             literals["spec"] = None  # np.einsum('i->i', dout) is dout
-    if len(node.inputs) > 1 and not all(_fully_known(v.shape) for v in node.inputs):
+    if len(node.inputs) > 1 and not all(shapes.fully_known(v.shape) for v in node.inputs):
         # NumPy lets a letter of size 1 broadcast against the same letter larger elsewhere;
         # with sizes unknown, the result is fitted to x's shape when it runs
         if literals["diagonal"] or lonely or spread:
@@ -338,10 +338,6 @@ def _einsum(node, position, x):
     # one operand: np.einsum may return a view; np.broadcast_to returns one
     return RuleCall("arrays", "einsum", "dx", values={"x": x}, literals=literals,
                     fresh=len(letters) < len(mine) or bool(others) and not lonely and "fit" not in literals)
-
-
-def _fully_known(shape) -> bool:
-    return shape is not None and all(d is not None for d in shape)
 
 
 def _einsum_size_one(node, letter, position) -> bool:

@@ -86,6 +86,11 @@ def dim(token: str) -> Dim | None:
     return out
 
 
+def fully_known(shape) -> bool:
+    """Whether every dimension of ``shape`` is known (a name or a number)."""
+    return shape is not None and all(d is not None for d in shape)
+
+
 def show(shape) -> str:
     """(B, D) as a person writes it; () for a scalar."""
     if shape is None:
