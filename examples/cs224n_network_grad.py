@@ -52,12 +52,15 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     db2 = dtheta.sum(axis=0)                # (Nc,)
     dh = dtheta @ U.T                       # (B, Dh) = (B, Nc) @ (Nc, Dh)
     dU = h.T @ dtheta                       # (Dh, Nc) = (Dh, B) @ (B, Nc)
+    del dtheta
     # h = np.maximum(z, 0.0)   (line 27)
     dz = dh * (0.5 * (1.0 + np.sign(z)))    # (B, Dh)
+    del dh
     # z = x @ W + b1   (line 26)
     db1 = dz.sum(axis=0)                    # (Dh,)
     dx = dz @ W.T                           # (B, m*d) = (B, Dh) @ (Dh, m*d)
     dW = x.T @ dz                           # (m*d, Dh) = (m*d, B) @ (B, Dh)
+    del dz
     # x = L[words].reshape(n, -1)   (line 25): gather, scattered back (repeated indices add up)
     dL_words = np.reshape(dx, np.shape(L_words))  # (B, m, d)
     dL = _scatter_rows(dL_words, words, L)  # (V, d)

@@ -33,6 +33,7 @@ def loss_value_and_grad(W, b, x, y, dout=1.0):
     dh_minus_y = 2.0 / np.size(h) * h_minus_y  # (B, H)
     # h: "f[B, H]" = softplus(x @ W + b)   (line 26)
     dxW_plus_b = dh_minus_y * np.exp(xW_plus_b - h)  # (B, H)
+    del dh_minus_y
     db = dxW_plus_b.sum(axis=0)             # (H,)
     dW = x.T @ dxW_plus_b                   # (D, H) = (D, B) @ (B, H)
     if dout != 1.0:

@@ -31,8 +31,10 @@ def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     db2 = dYhat_minus_Y.sum(axis=0)         # (K,)
     dh = dYhat_minus_Y @ W2.T               # (N, H) = (N, K) @ (K, H)
     dW2 = h.T @ dYhat_minus_Y               # (H, K) = (H, N) @ (N, K)
+    del dYhat_minus_Y
     # h = np.tanh(X @ W1 + b1)   (line 19)
     dXW1_plus_b1 = dh * (1 - h ** 2)        # (N, H)
+    del dh
     db1 = dXW1_plus_b1.sum(axis=0)          # (H,)
     dW1 = X.T @ dXW1_plus_b1                # (D, H) = (D, N) @ (N, H)
     if dout != 1.0:

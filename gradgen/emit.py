@@ -282,21 +282,25 @@ class _FunctionBuilder:
                 seed_check.value.args[0] = _copy(output)
                 body.append(seed_check)
             body.extend(self._seed_cast(output, graph))
+        backward_body: list[ast.stmt] = []
         for block, block_body in blocks:
             identities = f": {', '.join(block.identities)}" if block.identities else ""
             self.comments.append(f"{block.stmt.text}   (line {block.stmt.lineno}){identities}")
-            body.append(ast.Expr(ast.Name(id=_COMMENT.format(len(self.comments) - 1), ctx=ast.Load())))
-            for stmt in block_body:
-                stmt = self._resolve(stmt)
-                text = getattr(stmt, "gradgen_comment", None)
-                if text and isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
-                    self.comments.append(text)
-                    target = stmt.targets[0]
-                    stmt.targets = [ast.Name(id=_TRAILING.format(target.id, len(self.comments) - 1),
-                                             ctx=ast.Store())]
-                body.append(stmt)
+            backward_body.append(ast.Expr(ast.Name(id=_COMMENT.format(len(self.comments) - 1),
+                                                   ctx=ast.Load())))
+            backward_body.extend(self._resolve(stmt) for stmt in block_body)
         resolved = [self._resolve(expr) for expr in grad_exprs]
         scaled = [g.id for g in resolved if isinstance(g, ast.Name)]
+        tail = resolved + [output] + ([ast.Name(id=n, ctx=ast.Load()) for n in scaled]
+                                      if backward.seed_folded else [])
+        for stmt in _release_dead(backward_body, self._releasable(), tail, alias):
+            text = getattr(stmt, "gradgen_comment", None)
+            if text and isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+                self.comments.append(text)
+                target = stmt.targets[0]
+                stmt.targets = [ast.Name(id=_TRAILING.format(target.id, len(self.comments) - 1),
+                                         ctx=ast.Store())]
+            body.append(stmt)
         if backward.seed_folded and scaled:
             body.append(self._scale_by_seed(output, scaled, graph))
         grads = []
@@ -329,6 +333,15 @@ class _FunctionBuilder:
             ast.FunctionDef(name=bw_name, args=self._arguments(scalar_known), body=bw_body,
                             decorator_list=[], returns=None, lineno=0),
         ]
+
+    def _releasable(self) -> set[str]:
+        """Names of the backward's own arrays (adjoints, temporaries) worth dropping once read
+        for the last time: matrices and larger, as far as the shapes tell. A scalar, a vector
+        or a per-row statistic (N, 1) is not worth a line."""
+        names = {self.names[p] for p, value in self.backward.adjoints.items()
+                 if _extent(value) is None or _extent(value) >= 2}
+        names.update(self.names[p] for p in self.backward.temps)
+        return names - {self.seed}
 
     def _shape_asserts(self, grads) -> list[ast.stmt]:
         """check_shapes=True: each gradient must have its parameter's shape."""
@@ -371,6 +384,102 @@ class _FunctionBuilder:
         seed_default = ast.Constant(1.0 if scalar_known else None)
         return ast.arguments(posonlyargs=[], args=positional, vararg=None, kwonlyargs=[], kw_defaults=[],
                              kwarg=None, defaults=[_copy(d) for d in defaults[first_default:]] + [seed_default])
+
+
+def _extent(value) -> int | None:
+    """How many axes of ``value`` are known to be longer than 1 (None when unknown)."""
+    if value.shape is not None:
+        return sum(1 for n in value.shape if not (isinstance(n, shapes.Dim) and n.is_one))
+    return 0 if value.rank == 0 else None
+
+
+def _release_dead(stmts: list[ast.stmt], releasable: set[str], tail: list[ast.expr],
+                  numpy_alias: str) -> list[ast.stmt]:
+    """``stmts`` with ``del name`` after the last statement that mentions each releasable name,
+    as a careful hand-written backward frees an intermediate adjoint (``dh``) once the next one
+    (``dz = dh * mask``) is computed: otherwise every one stays alive until the return, and
+    peak memory grows with depth.
+
+    A name and the views of it (``dK = np.transpose(dKT)``) share one array, so they are
+    dropped together after the last use of any of them, or not at all when the array lives on
+    anyway: in a forward value (``dO = O``) or in what the return reads (``tail``). Nothing is
+    dropped after the last statement, where the return frees everything anyway, nor a name
+    nothing reads (``s`` in ``U, s, Vt = np.linalg.svd(x)``)."""
+    group = {}  # name -> the first name of its array
+
+    def root(name):
+        head = name
+        while group.get(head, head) != head:
+            head = group[head]
+        while name != head:  # path compression keeps long chains of views linear
+            group[name], name = head, group[name]
+        return head
+
+    pinned = {root(n) for n in _names_in(ast.Module(body=[ast.Expr(e) for e in tail], type_ignores=[]))}
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, stmt in enumerate(stmts):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            source = _view_source(stmt.value, numpy_alias)
+            target = stmt.targets[0].id
+            if source is not None and source != target:
+                if source not in releasable:
+                    pinned.add(root(target))
+                else:
+                    group[root(target)] = root(source)
+        for name in _names_in(stmt):
+            first.setdefault(name, i)
+            last[name] = i
+    pinned = {root(n) for n in pinned}
+    real = [i for i, stmt in enumerate(stmts) if not _is_comment(stmt)]
+    final = real[-1] if real else -1
+    members: dict[str, list[str]] = {}
+    for name in last:
+        if name in releasable:
+            members.setdefault(root(name), []).append(name)
+    dying: dict[int, list[str]] = {}
+    for head, names in members.items():
+        end = max(last[n] for n in names)
+        if head not in pinned and head in releasable and first[head] < end < final:
+            dying.setdefault(end, []).extend(names)
+    out = []
+    for i, stmt in enumerate(stmts):
+        out.append(stmt)
+        if i in dying:
+            names = sorted(dying[i], key=first.__getitem__)
+            out.append(ast.Delete(targets=[ast.Name(id=n, ctx=ast.Del()) for n in names]))
+    return out
+
+
+_VIEW_FUNCTIONS = {"transpose", "reshape", "swapaxes", "moveaxis", "expand_dims", "squeeze", "ravel",
+                   "broadcast_to", "diagonal", "asarray", "atleast_1d", "atleast_2d", "atleast_3d",
+                   "real", "imag", "view"}
+
+
+def _view_source(expr, numpy_alias: str) -> str | None:
+    """The name whose array ``expr`` may share (a view, or the name itself), else None."""
+    while True:
+        if isinstance(expr, ast.Name):
+            return expr.id
+        if isinstance(expr, ast.Attribute) and expr.attr in ("T", "mT", "real", "imag"):
+            expr = expr.value
+        elif isinstance(expr, ast.Subscript):
+            expr = expr.value
+        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) \
+                and expr.func.attr in _VIEW_FUNCTIONS:
+            if isinstance(expr.func.value, ast.Name) and expr.func.value.id == numpy_alias:
+                if not expr.args:
+                    return None
+                expr = expr.args[0]  # np.transpose(x, ...)
+            else:
+                expr = expr.func.value  # x.reshape(...)
+        else:
+            return None
+
+
+def _is_comment(stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Name) and \
+        stmt.value.id.startswith("__gg_comment_")
 
 
 def _placeholder_occurrences(tree):
