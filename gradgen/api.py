@@ -13,7 +13,7 @@ from .errors import GradgenError
 from .load import load_functions
 from .paths import project_root, shown_path
 from .user_rules import registered
-from .pipeline import build_unit, deep_recursion, module_texts, parse_source
+from .pipeline import build_unit, deep_recursion, gc_paused, module_texts, parse_source
 
 
 def derive(fn=None, *, wrt=None, check_shapes=False):
@@ -51,7 +51,7 @@ class DerivedFunction:
                                filename=filename, hint="derive a function defined in a file")
         runtime = frozenset(fn.__code__.co_freevars) | frozenset(fn.__globals__)
         imported_rules = _registered_rules(fn)
-        with deep_recursion(ctx):
+        with deep_recursion(ctx), gc_paused():
             unit = build_unit(ctx, scope, node, wrt, runtime, check_shapes, imported_rules, tree)
             self.source, runtime_text = module_texts([unit], shown_path(filename, project_root(filename)))
         _check_numpy_aliases(fn, scope, filename)

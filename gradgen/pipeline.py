@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import gc
 import sys
 from dataclasses import dataclass
 
@@ -57,6 +58,21 @@ def deep_recursion(ctx: SourceContext | None = None):
                            hint="split it into several assignments") from None
     finally:
         sys.setrecursionlimit(limit)
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection while a backward is built. Generation makes hundreds of
+    thousands of short-lived AST nodes and few cycles; each collection walks every live object,
+    so with collection on, generation time grew faster than the function (2.15 against
+    1.46 ms per statement at 2,000 and 100 statements). The cycles left are collected after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def build_unit(ctx: SourceContext, scope: ModuleScope, fn: ast.FunctionDef, wrt=None,
@@ -146,7 +162,7 @@ def generate_graph(source: str, filename: str, *, function: str | None = None, w
     from .dot import to_dot
 
     ctx, tree, scope = parse_source(source, filename)
-    with deep_recursion(ctx):
+    with deep_recursion(ctx), gc_paused():
         return to_dot([build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt, tree=tree)
                        for spec in _selected(ctx, tree, function, filename)])
 
@@ -178,7 +194,7 @@ def generate(source: str, filename: str, *, function: str | None = None, wrt=Non
     """The backward module for the derived functions in ``source`` (or the one named)."""
     ctx, tree, scope = parse_source(source, filename)
     specs = _selected(ctx, tree, function, filename)
-    with deep_recursion(ctx):
+    with deep_recursion(ctx), gc_paused():
         units = [build_unit(ctx, scope, spec.node, wrt if wrt is not None else spec.wrt,
                             check_shapes=check_shapes or spec.check_shapes, tree=tree) for spec in specs]
         return module_text(units, source_name or filename, command)

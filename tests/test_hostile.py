@@ -595,3 +595,20 @@ def test_generated_names_are_not_keywords(case, tmp_path, capsys):
     rc, out, err = run_cli([path.name, "-f", "f"], tmp_path, capsys)
     assert rc == 0, err
     compile(out, "model_grad.py", "exec")
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_generation_leaves_garbage_collection_as_it_found_it(tmp_path, enabled):
+    """gradgen pauses the cyclic collector while it builds a backward (pipeline.gc_paused),
+    and gives it back as it was, also when it refuses the function."""
+    import gc
+    good = load(_long_chain(3), tmp_path)
+    bad = load("import numpy as np\n\ndef f(x):\n    return eval('x')\n", tmp_path)
+    try:
+        gc.enable() if enabled else gc.disable()
+        gradgen.derive(good.f)
+        assert gc.isenabled() is enabled
+        with pytest.raises(gradgen.GradgenError):
+            gradgen.derive(bad.f)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
