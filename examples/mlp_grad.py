@@ -33,7 +33,7 @@ def mse_value_and_grad(W1, b1, W2, b2, X, Y, dout=1.0):
     dW2 = h.T @ dYhat_minus_Y               # (H, K) = (H, N) @ (N, K)
     del dYhat_minus_Y
     # h = np.tanh(X @ W1 + b1)   (line 19)
-    dXW1_plus_b1 = dh * (1 - h ** 2)        # (N, H)
+    dXW1_plus_b1 = dh * (1.0 - h ** 2)      # (N, H)
     del dh
     db1 = dXW1_plus_b1.sum(axis=0)          # (H,)
     dW1 = X.T @ dXW1_plus_b1                # (D, H) = (D, N) @ (N, H)

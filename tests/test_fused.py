@@ -60,7 +60,7 @@ def test_sigmoid_through_its_value(tmp_path):
             h = 1 / (1 + np.exp(-z))
             return np.sum((h - y) ** 2)
     ''', tmp_path, wrt=("z",))
-    assert "dz = dh * h * (1 - h)" in f.source
+    assert "dz = dh * h * (1.0 - h)" in f.source
     assert_grad_ok(f, logits(5), logits(5))
 
 
@@ -90,7 +90,7 @@ def test_sigmoid_binary_cross_entropy_labels_get_their_gradient(tmp_path):
 
 @pytest.mark.parametrize("body, text", [
     ("h = np.maximum(z, 0.0)\n    return np.sum(h * w)", "dz = dh * (0.5 * (1.0 + np.sign(z)))"),
-    ("h = np.tanh(z)\n    return np.sum(h * w)", "dz = dh * (1 - h ** 2)"),
+    ("h = np.tanh(z)\n    return np.sum(h * w)", "dz = dh * (1.0 - h ** 2)"),
     ("h = np.exp(z)\n    return np.sum(h * w)", "dz = dh * h"),
 ])
 def test_activation_derivatives_through_the_forward_value(body, text, tmp_path):

@@ -89,7 +89,7 @@ def test_specialised_output_reads_like_the_notes(tmp_path):
     f = derive_source(LAYER, tmp_path)
     text = f.source
     for line in ["db = dz.sum(axis=0)  ", "# (H,)", "dx = dz @ W.T", "# (B, D) = (B, H) @ (H, D)",
-                 "dW = x.T @ dz", "# (D, H) = (D, B) @ (B, H)", "dh = 2.0 * h", "dz = dh * (1 - h ** 2)"]:
+                 "dW = x.T @ dz", "# (D, H) = (D, B) @ (B, H)", "dh = 2.0 * h", "dz = dh * (1.0 - h ** 2)"]:
         assert line in text, text
     assert "_unbroadcast" not in text and "_matmul_grad" not in text and "broadcast_to" not in text
     rng = np.random.default_rng(0)
