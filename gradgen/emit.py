@@ -65,13 +65,14 @@ def emit_modules(units: list[Unit], *, source_name: str, version: str,
         numpy_alias = numpy_alias or builder.numpy_alias
         copied.extend(header_statements(unit.ctx, unit.scope, list(unit.graph.module_names),
                                         unit.graph.module_names, frozenset(unit.graph.rules_used or ())))
-    body_so_far = ast.Module(body=functions, type_ignores=[])
+    nodes = list(ast.walk(ast.Module(body=functions, type_ignores=[])))  # walked once, read thrice
+    used = {n.id for n in nodes if isinstance(n, ast.Name)}
+    calls = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
     taken = set().union(*(u.graph.reserved for u in units))
-    calls = {id(n.func) for n in ast.walk(body_so_far) if isinstance(n, ast.Call)}
-    taken |= {n.id for n in ast.walk(body_so_far) if isinstance(n, ast.Name) and id(n) not in calls}
-    helpers = _helpers_used(body_so_far, numpy_alias, taken)
+    taken |= {n.id for n in nodes if isinstance(n, ast.Name) and id(n) not in calls}
+    helpers = _helpers_used(nodes, numpy_alias, taken)
     source_headers, runtime_headers = list(copied), []
-    if helpers or _mentions(body_so_far, numpy_alias):
+    if helpers or numpy_alias in used:
         numpy_import = ast.parse(f"import numpy as {numpy_alias}" if numpy_alias != "numpy"
                                  else "import numpy").body[0]
         if not any(numpy_alias in u.scope.numpy_aliases for u in units):  # gradgen's own numpy
@@ -79,7 +80,6 @@ def emit_modules(units: list[Unit], *, source_name: str, version: str,
             source_headers.insert(0, numpy_import)
         elif not any(_binds(stmt, numpy_alias) for stmt in source_headers):
             source_headers.insert(0, numpy_import)
-    used = _names_in(body_so_far)
     for name, statement in TEMPLATE_IMPORTS.items():  # names rule templates use, e.g. digamma
         if name in used:
             source_headers.append(ast.parse(statement).body[0])
@@ -123,10 +123,6 @@ def _dedupe(stmts):
 
 def _binds(stmt, name) -> bool:
     return isinstance(stmt, ast.Import) and any((a.asname or a.name) == name for a in stmt.names)
-
-
-def _mentions(tree, name) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
 
 
 class _FunctionBuilder:
@@ -520,22 +516,20 @@ def _parsed_helpers() -> dict[str, ast.FunctionDef]:
     return {name: ast.parse(src).body[0] for name, src in _helper_sources().items()}
 
 
-def _helpers_used(tree, alias, taken: set[str]) -> list[ast.stmt]:
-    """The helper definitions ``tree`` calls (and theirs), renamed away from user names in
-    ``taken``; calls in ``tree`` are renamed to match."""
+def _helpers_used(nodes: list[ast.AST], alias, taken: set[str]) -> list[ast.stmt]:
+    """The helper definitions the functions made of ``nodes`` call (and theirs), renamed away
+    from user names in ``taken``; the calls among ``nodes`` are renamed to match."""
     sources = _helper_sources()
-    parsed = _parsed_helpers()
     wanted: list[str] = []
 
     def want(name):
         if name in wanted:
             return
-        for dep in _names_in(parsed[name]):
-            if dep in sources and dep != name:
-                want(dep)
+        for dep in _helper_dependencies(name):
+            want(dep)
         wanted.append(name)
 
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in sources:
             want(node.func.id)
     order = list(sources)
@@ -548,16 +542,25 @@ def _helpers_used(tree, alias, taken: set[str]) -> list[ast.stmt]:
             renames[name] = new
     out = []
     for name in sorted(wanted, key=order.index):
-        fn = _copy(parsed[name])
+        fn = _copy(_parsed_helpers()[name])
         _rename_numpy(fn, alias)
         out.append(fn)
-    for node in ast.walk(ast.Module(body=out + [tree], type_ignores=[])):
-        # helpers are only ever called: a user's variable of the same name is left alone
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in renames:
-            node.func.id = renames[node.func.id]
-        elif isinstance(node, ast.FunctionDef) and node.name in renames:
-            node.name = renames[node.name]
+    if renames:
+        for node in [n for fn in out for n in ast.walk(fn)] + nodes:
+            # helpers are only ever called: a user's variable of the same name is left alone
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in renames:
+                node.func.id = renames[node.func.id]
+            elif isinstance(node, ast.FunctionDef) and node.name in renames:
+                node.name = renames[node.name]
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _helper_dependencies(name: str) -> tuple[str, ...]:
+    """The other helpers helper ``name`` calls."""
+    sources = _helper_sources()
+    return tuple(dict.fromkeys(dep for dep in _names_in(_parsed_helpers()[name])
+                               if dep in sources and dep != name))
 
 
 def _names_in(tree) -> list[str]:

@@ -172,3 +172,24 @@ def test_repeated_generation_in_one_process_is_stable(model):
                           capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"def mixed_backward(" in proc.stdout
+
+
+def test_generation_leaves_the_parsed_module_as_it_was():
+    """The decorator parses a module once and reuses the tree for each derived function in it
+    (api._parsed_module), which is only right while no stage changes the tree or the scope."""
+    import ast
+    import copy
+
+    from gradgen.pipeline import build_unit, derived_functions, module_text, parse_source
+
+    ctx, tree, scope = parse_source(MODEL, "model.py")
+    tree_before, scope_before = ast.dump(tree, include_attributes=True), copy.deepcopy(scope)
+    texts = []
+    for _ in range(2):
+        units = [build_unit(ctx, scope, spec.node, spec.wrt, tree=tree) for spec in derived_functions(ctx, tree)]
+        texts.append(module_text(units, "model.py"))
+    assert texts[0] == texts[1]
+    assert ast.dump(tree, include_attributes=True) == tree_before
+    assert ast.dump(ast.Module(body=list(scope.bindings.values()), type_ignores=[])) == \
+        ast.dump(ast.Module(body=list(scope_before.bindings.values()), type_ignores=[]))
+    assert (scope.numpy_aliases, scope.numpy_names) == (scope_before.numpy_aliases, scope_before.numpy_names)
