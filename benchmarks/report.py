@@ -73,7 +73,8 @@ def markdown(run) -> str:
            "the median time of one evaluation in µs and, in brackets, its ratio to the hand-written NumPy "
            "forward + backward (below 1 is faster). Systems were timed round-robin in one process "
            f"({run['repeats']} repetitions, each a batch of calls filling about "
-           f"{run['batch_ms']:g} ms per system, order shuffled each repetition). Before timing, the "
+           f"{run['batch_ms']:g} ms per system after one untimed call, order shuffled each repetition). "
+           "Before timing, the "
            "hand-written gradients were checked against float64 central differences and every system's "
            f"value and gradients against the hand-written ones (np.allclose, rtol {run['rtol']:g}); a "
            "system that failed is shown with the reason instead of a time.", "",

@@ -33,6 +33,16 @@ def test_interleaved_gives_a_sample_per_repetition():
     assert all(len(s) == 3 and all(wall > 0 and cpu >= 0 for wall, cpu in s) for s in samples.values())
 
 
+def test_each_batch_starts_with_an_untimed_call(monkeypatch):
+    monkeypatch.setattr(timing, "calls_per_batch", lambda fn, seconds: 2)
+    calls = []
+    samples = timing.interleaved({"a": lambda: calls.append(1)}, repeats=3, batch_seconds=1e-4)
+    assert len(samples["a"]) == 3 and len(calls) == 3 * (1 + 2)
+    calls.clear()
+    timing.interleaved({"a": lambda: calls.append(1)}, repeats=3, batch_seconds=1e-4, warm=False)
+    assert len(calls) == 3 * 2
+
+
 def test_peak_memory_sees_numpy_buffers():
     assert timing.peak_memory(lambda: np.ones(100_000)) >= 800_000
 

@@ -4,7 +4,12 @@ Timing is round-robin: each repetition times one batch of calls of every system 
 so a burst of machine noise hits all systems alike rather than one system's whole run. The
 order is shuffled every repetition (with a fixed seed): a system that runs right after a
 framework finds the caches cold, and a fixed order would charge that to the same system
-every time (it cost whichever system followed tangent-ad, PyTorch and JAX 5-14%). A batch is as many calls as fill ``batch_seconds``
+every time (it cost whichever system followed tangent-ad, PyTorch and JAX 5-14%). Each batch
+also starts with one untimed call, so that a sample is the steady state a training loop
+sees, not the cold start after another system: a batch of a slow workload holds only one to
+three calls, and the cold first one moved gradgen's ratio on the CS224n network at batch 64
+between 1.03 and 1.11 over four runs (1.02-1.04 with the untimed call; hand NumPy alike).
+A batch is as many calls as fill ``batch_seconds``
 (at least one); its mean is one sample, and the reported time is the median of the samples.
 Short batches (a few ms) and many repetitions interleave finely, so that on a shared machine
 the other processes' load is spread evenly over the systems. Each batch records wall time and
@@ -46,9 +51,9 @@ def calls_per_batch(fn, batch_seconds):
         number = max(number * 2, int(number * batch_seconds / max(took, 1e-9) * 1.1))
 
 
-def interleaved(fns: dict, repeats: int, batch_seconds: float) -> dict:
+def interleaved(fns: dict, repeats: int, batch_seconds: float, warm: bool = True) -> dict:
     """{name: [(wall, CPU) seconds per call, one sample per repetition]} for the zero-argument
-    callables ``fns``."""
+    callables ``fns``. With ``warm``, each batch starts with one untimed call."""
     names = list(fns)
     numbers = {name: calls_per_batch(fns[name], batch_seconds) for name in names}
     samples = {name: [] for name in names}
@@ -56,6 +61,8 @@ def interleaved(fns: dict, repeats: int, batch_seconds: float) -> dict:
     for _ in range(repeats):
         order.shuffle(names)
         for name in names:
+            if warm:
+                fns[name]()
             samples[name].append(_batch(fns[name], numbers[name]))
     return samples
 
