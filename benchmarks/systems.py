@@ -57,7 +57,8 @@ def prepare_gradgen(wl, args):
 
 
 def prepare_hand(wl, args):
-    return Prepared(lambda: wl.hand(*args), _numpy_result)
+    hand = wl.hand  # bound like every other system's function, no attribute lookup per call
+    return Prepared(lambda: hand(*args), _numpy_result)
 
 
 # -- optional frameworks ---------------------------------------------------------------
