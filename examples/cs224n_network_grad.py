@@ -18,16 +18,16 @@ def _seed_like(out, seed):
 
 def _scatter_rows(grad, index, like):
     """Zeros shaped like ``like`` with grad added at rows ``index`` (repeats add up): exactly
-    np.add.at(out, index, grad), done with np.bincount, which is several times faster."""
-    shape = np.shape(like)
-    width = np.size(like) // max(shape[0], 1)
-    rows = np.ravel(index)
-    weights = np.ravel(grad)
+    np.add.at(out, index, grad), done with np.bincount, which is several times faster. grad
+    is read flat, so it may come in any shape of the right size (dx for L[words].reshape(n, -1))."""
+    shape, size = np.shape(like), np.size(like)
+    width = size // max(shape[0], 1)
+    rows = np.asarray(index).reshape(-1, 1)
+    weights = np.asarray(grad).reshape(-1)
     try:
-        out = np.bincount((rows[:, np.newaxis] * width + np.arange(width)).ravel(), weights=weights, minlength=np.size(like))
+        out = np.bincount((rows * width + np.arange(width)).reshape(-1), weights, size)
     except ValueError:
-        rows = rows % shape[0]
-        out = np.bincount((rows[:, np.newaxis] * width + np.arange(width)).ravel(), weights=weights, minlength=np.size(like))
+        out = np.bincount((rows % shape[0] * width + np.arange(width)).reshape(-1), weights, size)
     out = out.reshape(shape)
     return out if out.dtype == weights.dtype else out.astype(np.result_type(weights, 1.0))
 
@@ -38,8 +38,7 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     The seed dJ is the adjoint of the result (1.0 for a scalar loss).
     """
     n = words.shape[0]
-    L_words = L[words]
-    x = L_words.reshape(n, -1)
+    x = L[words].reshape(n, -1)
     z = x @ W + b1
     h = np.maximum(z, 0.0)
     theta = h @ U + b2
@@ -62,8 +61,7 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     dW = x.T @ dz                           # (m*d, Dh) = (m*d, B) @ (B, Dh)
     del dz
     # x = L[words].reshape(n, -1)   (line 25): gather, scattered back (repeated indices add up)
-    dL_words = np.reshape(dx, np.shape(L_words))  # (B, m, d)
-    dL = _scatter_rows(dL_words, words, L)  # (V, d)
+    dL = _scatter_rows(dx, words, L)        # (V, d)
     if dJ != 1.0:
         dJ = _seed_like(J, dJ)
         dL, dW, db1, dU, db2 = dJ * dL, dJ * dW, dJ * db1, dJ * dU, dJ * db2

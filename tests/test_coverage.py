@@ -193,6 +193,37 @@ def test_embedding_rows_scatter_exactly(L_shape, words, dtype, tmp_path):
     assert dL.dtype == dtype and np.allclose(dL, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_embedding_reshaped_scatters_the_flat_adjoint(dtype, tmp_path):
+    """x = L[words].reshape(n, -1): the scatter reads dx flat, so there is no reshape back to
+    (B, m, d) and the forward keeps the line as written, with no name for L[words]."""
+    f = derive_source('''
+        def f(L: "f[V, d]", words: "i[B, m]", W: "f[m*d, H]"):
+            n = words.shape[0]
+            x = L[words].reshape(n, -1)
+            return np.sum(np.tanh(x @ W))
+    ''', tmp_path)
+    assert "dL = _scatter_rows(dx, words, L)" in f.source
+    assert "x = L[words].reshape(n, -1)" in f.source and "np.reshape(dx" not in f.source
+    words = np.array([[0, 2, 2], [5, -1, 0]])
+    L, W = normal(6, 4).astype(dtype), normal(12, 5).astype(dtype)
+    dL, dW = f.backward(L, words, W)
+    assert dL.dtype == dtype and dW.dtype == dtype
+    assert_grad_ok(f, L.astype(np.float64), words, W.astype(np.float64), wrt=("L", "W"))
+
+
+def test_embedding_reshape_kept_when_the_gathered_rows_have_another_reader(tmp_path):
+    f = derive_source('''
+        def f(L: "f[V, d]", words: "i[B, m]", W: "f[m*d, H]"):
+            n = words.shape[0]
+            rows = L[words]
+            x = rows.reshape(n, -1)
+            return np.sum(np.tanh(x @ W)) + np.sum(rows ** 2)
+    ''', tmp_path)
+    assert "_scatter_rows(drows, words, L)" in f.source
+    assert_grad_ok(f, normal(6, 4), np.array([[0, 2, 2], [5, -1, 0]]), normal(12, 5), wrt=("L", "W"))
+
+
 @pytest.mark.parametrize("body", ["np.sum(x.transpose(-1, 0, 1) * w.transpose(2, 0, 1))",
                                   "np.sum(np.transpose(x, (0, -1, -2)) ** 2)"])
 def test_transpose_with_negative_axes(body, tmp_path):
