@@ -2041,9 +2041,11 @@ class _Margins:
             raise _Reject("an intermediate value is too large")
         return x
 
-    def _kink(self, gap, what):
+    def _kink(self, gap, what, ties=True):
+        """Reject a gap under KINK; an exact tie (gap 0) only in strict mode or when ``ties`` is
+        False: where gradgen's convention at the tie is not the two-sided difference."""
         gap = np.abs(np.asarray(gap, dtype=np.float64))
-        if np.any((gap < self.KINK) & ((gap != 0) | self.strict)):
+        if np.any((gap < self.KINK) & ((gap != 0) | self.strict | (not ties))):
             raise _Reject(f"{what} too close to its kink")
 
     # each returns what the forward's own spelling returns (a Python float stays one under
@@ -2107,7 +2109,8 @@ class _Margins:
     def clip(self, x, lo, hi):
         for bound in (lo, hi):
             if bound is not None:
-                self._kink(np.asarray(x) - np.asarray(bound), "clip")
+                # at x == bound the gradient goes to neither (README, conventions at kinks)
+                self._kink(np.asarray(x) - np.asarray(bound), "clip", ties=False)
         if lo is not None and hi is not None and np.any(np.asarray(lo) >= np.asarray(hi)):
             raise _Reject("clip bounds cross")
         return np.clip(x, lo, hi)

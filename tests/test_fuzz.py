@@ -111,6 +111,10 @@ def test_oracle_rejects_inputs_on_a_kink():
     x = np.broadcast_to(np.array([[1.0], [2.0]]), (2, 3))
     assert np.array_equal(margins.red(x, "max", 1, False), [1.0, 2.0])
     assert np.array_equal(margins.mm(np.maximum, x, x), x)
+    # but a clip bound met exactly is not: there the gradient goes to neither (the convention),
+    # while a two-sided difference sees 1/2 (seed 96 drew np.clip(np.maximum(t, 0.5), -0.5, 0.5))
+    with pytest.raises(fuzz._Reject):
+        margins.clip(np.array([0.5, 0.1]), -0.5, 0.5)
 
 
 def test_minimize_keeps_the_failure(monkeypatch):
