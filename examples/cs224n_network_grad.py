@@ -46,7 +46,7 @@ def loss_value_and_grad(L, words, W, b1, U, b2, y, dJ=1.0):
     yhat = e / e.sum(axis=1, keepdims=True)
     J = -np.sum(y * np.log(yhat)) / n
     # J = -np.sum(y * np.log(yhat)) / n   (line 31): softmax + cross-entropy
-    dtheta = -(1.0 / n) * (y - yhat * y.sum(axis=1, keepdims=True))  # (B, Nc)
+    dtheta = (yhat * y.sum(axis=1, keepdims=True) - y) / n  # (B, Nc)
     # theta = h @ U + b2   (line 28)
     db2 = dtheta.sum(axis=0)                # (Nc,)
     dh = dtheta @ U.T                       # (B, Dh) = (B, Nc) @ (Nc, Dh)

@@ -53,6 +53,16 @@ class Folder(ast.NodeTransformer):
     def visit_BinOp(self, node):
         self.generic_visit(node)
         left, right, op = node.left, node.right, type(node.op)
+        positive = self._negated(left) if op is ast.Mult else None
+        if positive is not None and isinstance(right, ast.BinOp) and isinstance(right.op, ast.Sub):
+            # -(1.0 / n) * (y - yhat * s) -> (1.0 / n) * (yhat * s - y): the same numbers, exactly
+            left, right = positive, ast.BinOp(left=right.right, op=ast.Sub(), right=right.left)
+            node = ast.BinOp(left=left, op=ast.Mult(), right=right)
+        if op is ast.Mult and isinstance(left, ast.BinOp) and isinstance(left.op, ast.Div) and \
+                is_seed_constant(left.left) and left.left.value == 1.0 and \
+                not _has_array(left.right, self.is_float) and _has_array(right, self.is_float):
+            # (1.0 / n) * (yhat * s - y) -> (yhat * s - y) / n, as the notes write it (within an ulp)
+            return ast.BinOp(left=right, op=ast.Div(), right=left.right)
         if op is ast.Mult and isinstance(right, ast.BinOp) and isinstance(right.op, ast.Div) and \
                 is_seed_constant(right.left) and self._number(left) is not None:
             # 2 * (0.5 / n) -> 1.0 / n
@@ -69,6 +79,17 @@ class Folder(ast.NodeTransformer):
         if op in (ast.Mult, ast.Div) and is_seed_constant(right) and right.value == 1.0 and self._float(left):
             return left
         return node
+
+    def _negated(self, node):
+        """-c for a seed-derived number c < 0 written as -(...), -1.0, or -1.0 / n; else None."""
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and scalar(node.operand, self.is_float):
+            return node.operand
+        if is_seed_constant(node) and node.value < 0:
+            return _marked(-node.value)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and is_seed_constant(node.left) and \
+                node.left.value < 0 and not _has_array(node.right, self.is_float):
+            return ast.BinOp(left=_marked(-node.left.value), op=ast.Div(), right=node.right)
+        return None
 
     def _number(self, node):
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):

@@ -70,7 +70,7 @@ def test_sigmoid_binary_cross_entropy(tmp_path):
             p = 1 / (1 + np.exp(-(X @ w)))
             return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     ''', tmp_path, wrt=("w",))
-    assert "dXw = -1.0 / np.size(y) * (y - p)" in f.source, f.source  # (p - y) / N
+    assert "dXw = (p - y) / np.size(y)" in f.source, f.source
     assert "sigmoid + binary cross-entropy" in f.source
     after = f.source.split("def f_value_and_grad")[1].split("# return")[1]
     backward = [line for line in after.splitlines()[1:] if not line.strip().startswith("#")]
@@ -143,10 +143,11 @@ def test_log_softmax_written_out_with_max_subtraction(tmp_path):
 
 
 def test_softmax_cross_entropy_closed_form_with_shapes(tmp_path):
-    """Identity (7) of the notes: with y's shape known, dtheta = d * (y - yhat * y.sum(axis))."""
+    """Identity (7) of the notes: with y's shape known, dtheta = (yhat * y.sum(axis) - y) / n, which
+    is the notes' (yhat - y) / n for one-hot rows."""
     f = derive_source(SOFTMAX_CE.format(ann=': "f[B, C]"', axis=1).replace("y):", 'y: "f[B, C]"):'),
                       tmp_path)
-    assert "dtheta = -(1.0 / theta.shape[0]) * (y - yhat * y.sum(axis=1, keepdims=True))" in f.source, f.source
+    assert "dtheta = (yhat * y.sum(axis=1, keepdims=True) - y) / theta.shape[0]" in f.source, f.source
     assert "softmax + cross-entropy" in f.source
     assert_grad_ok(f, logits(6, 4), np.eye(4)[RNG.integers(0, 4, 6)])
     assert_grad_ok(f, logits(6, 4), np.full((6, 4), 0.25))  # soft labels, and y's own gradient

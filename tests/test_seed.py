@@ -100,6 +100,52 @@ def test_returned_gradients_are_the_callers_own(tmp_path):
     assert not any(np.shares_memory(a, b) for a in first for b in args)
 
 
+SOFTMAX_CE = '''
+    def f(theta: "f[B, C]", y: "f[B, C]"):
+        n = theta.shape[0]
+        e = np.exp(theta - theta.max(axis=1, keepdims=True))
+        yhat = e / e.sum(axis=1, keepdims=True)
+        return -np.sum(y * np.log(yhat)) / n
+'''
+
+
+LOGISTIC = '''
+    def f(w: "f[D]", X: "f[N, D]", y: "f[N]"):
+        p = 1 / (1 + np.exp(-(X @ w)))
+        return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+'''
+HALF_MSE = '''
+    def f(h: "f[B, H]", y: "f[B, H]"):
+        return 0.5 * np.mean((h - y) ** 2)
+'''
+
+
+@pytest.mark.parametrize("source, wrt, line, shapes", [
+    # -(1.0 / n) * (y - yhat * s): the sign goes into the difference, the 1.0 / n becomes / n
+    (SOFTMAX_CE, None, "dtheta = (yhat * y.sum(axis=1, keepdims=True) - y) / n", [(4, 3), (4, 3)]),
+    # -1.0 / np.size(y) * (y - p)
+    (LOGISTIC, ("w", "X"), "dXw = (p - y) / np.size(y)", [(3,), (5, 3), (5,)]),
+    # 0.5 * np.mean(r ** 2): 2 * (0.5 / size) folds to 1.0 / size, then a division
+    (HALF_MSE, None, "dh_minus_y = h_minus_y / np.size(h)", [(4, 3), (4, 3)]),
+])
+def test_seed_derived_factors_read_like_the_notes(source, wrt, line, shapes, tmp_path):
+    f = derive_source(source, tmp_path, wrt=wrt)
+    assert line in f.source, f.source
+    rng = np.random.default_rng(3)
+    args = [rng.random(s) if i == len(shapes) - 1 else rng.standard_normal(s) for i, s in enumerate(shapes)]
+    assert_grad_ok(f, *args, wrt=wrt)
+    _, grads = f.value_and_grad(*args)
+    _, grads_2 = f.value_and_grad(*args, 2.5)
+    for g, g2 in zip(grads, grads_2):
+        np.testing.assert_allclose(g2, 2.5 * g, rtol=1e-15)
+
+
+def test_a_negative_factor_of_a_single_array_stays_a_product(tmp_path):
+    """-(1.0 / n) * log_yhat: writing it -log_yhat / n would be two passes instead of one."""
+    f = derive_source(SOFTMAX_CE, tmp_path)
+    assert "dy = -(1.0 / n) * log_yhat" in f.source, f.source
+
+
 def test_python_float_parameters_get_python_floats(tmp_path):
     f = derive_source(SCALARS, tmp_path)
     assert "da = 3.0" in f.source and "db = 3.0 * c" in f.source
