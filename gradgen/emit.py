@@ -389,6 +389,8 @@ def _scatter_unreshaped(blocks, grads: list[ast.expr]):
     reshape only costs a line, two calls (1 us of the CS224n network's 135 at batch 1) and a
     forward name kept for its shape. ``blocks`` are (block, statements) in placeholders."""
     stmts = [stmt for _, body in blocks for stmt in body]
+    if not any(_reshape_of(stmt) for stmt in stmts) or not any(_scatters(stmt) for stmt in stmts):
+        return blocks  # the usual case, found without walking every statement
     stores: dict[str, list[int]] = {}
     mentions: dict[str, list[int]] = {}
     for i, stmt in enumerate(stmts):
@@ -407,15 +409,23 @@ def _scatter_unreshaped(blocks, grads: list[ast.expr]):
         readers = [j for j in mentions.get(name, []) if j != i]
         if name in returned or len(readers) != 1:
             continue
-        call = stmts[readers[0]].value if isinstance(stmts[readers[0]], ast.Assign) else None
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "_scatter_rows"
-                and call.args and isinstance(call.args[0], ast.Name) and call.args[0].id == name):
+        call = _scatters(stmts[readers[0]])
+        if not (call and isinstance(call.args[0], ast.Name) and call.args[0].id == name):
             continue
         if any(i < k <= readers[0] for k in stores.get(source, [])):  # the source rebound in between
             continue
         call.args[0] = ast.Name(id=source, ctx=ast.Load())
         dropped.add(id(stmt))
     return [(block, [stmt for stmt in body if id(stmt) not in dropped]) for block, body in blocks]
+
+
+def _scatters(stmt) -> ast.Call | None:
+    """The call in ``dx = _scatter_rows(grad, index, like)``, else None."""
+    call = stmt.value if isinstance(stmt, ast.Assign) else None
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "_scatter_rows" \
+            and call.args:
+        return call
+    return None
 
 
 def _reshape_of(stmt) -> tuple[str, str] | None:
