@@ -1,4 +1,4 @@
-"""python -m benchmarks [--quick] [--threads N] [--out DIR]
+"""python -m benchmarks [--quick] [--threads N] [--malloc {pinned,default}] [--out DIR]
 
 Times one gradient evaluation (forward + backward) of each workload with gradgen's generated
 code, hand-written NumPy and whichever of autograd, JAX (eager and jit), PyTorch and tangent-ad
@@ -22,6 +22,9 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch/XLA threads, for every system")
     p.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)),
                    help="folder for RESULTS.md and results.png (default: benchmarks/)")
+    p.add_argument("--malloc", choices=("pinned", "default"), default="pinned",
+                   help="pinned (default): glibc keeps freed memory from the start, as a long-running "
+                        "process ends up doing; default: glibc as it comes, page faults and all")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -61,7 +64,7 @@ def main(argv=None):
     if "numpy" in sys.modules:
         sys.exit("benchmarks: NumPy was imported before the thread settings; run it as python -m benchmarks")
     pin_threads(opts.threads)
-    malloc_pinned = pin_malloc()
+    malloc_pinned = pin_malloc() if opts.malloc == "pinned" else None
     started = time.perf_counter()
     from . import report
     load_start = report.cpu_snapshot()
@@ -108,13 +111,16 @@ def main(argv=None):
     run = dict(rows=rows, systems=names, reference=REFERENCE, skipped=skipped, versions=versions,
                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                command="python -m benchmarks" + (" --quick" if quick else "") +
-                       (f" --threads {opts.threads}" if opts.threads != 1 else ""),
+                       (f" --threads {opts.threads}" if opts.threads != 1 else "") +
+                       (" --malloc default" if opts.malloc == "default" else ""),
                mode="quick" if quick else "full", repeats=settings["repeats"],
                batch_ms=settings["batch_seconds"] * 1e3, rtol=checks.RTOL, import_seconds=import_seconds,
                first_derive=first_derive, gen_repeats=settings["gen_repeats"], scaling=scaling,
                machine=report.machine_info(opts.threads))
-    run["machine"]["malloc"] = ("glibc mmap threshold fixed at 32 MiB, trim threshold 64 MiB (steady state "
-                                "from the start)" if malloc_pinned else "default (not glibc)")
+    run["machine"]["malloc"] = (
+        "glibc mmap threshold fixed at 32 MiB, trim threshold 64 MiB (steady state from the start)"
+        if malloc_pinned else "default (not glibc)" if malloc_pinned is False
+        else "glibc defaults (--malloc default): thresholds that move with the process's history")
     print()
     print("\n".join(report.table(rows, names, REFERENCE)))
     print("\nprocess CPU time:")
