@@ -564,20 +564,16 @@ _copy = clone
 
 
 @functools.lru_cache(maxsize=None)
-def _helper_sources() -> dict[str, str]:
-    module = ast.parse(templating.render("helpers.py.j2"))
-    return {fn.name: ast.unparse(fn) for fn in module.body if isinstance(fn, ast.FunctionDef)}
-
-
-@functools.lru_cache(maxsize=None)
 def _parsed_helpers() -> dict[str, ast.FunctionDef]:
-    return {name: ast.parse(src).body[0] for name, src in _helper_sources().items()}
+    """The helper functions of helpers.py.j2, by name, in file order; emitted as copies."""
+    module = ast.parse(templating.render("helpers.py.j2"))
+    return {fn.name: fn for fn in module.body if isinstance(fn, ast.FunctionDef)}
 
 
 def _helpers_used(nodes: list[ast.AST], alias, taken: set[str]) -> list[ast.stmt]:
     """The helper definitions the functions made of ``nodes`` call (and theirs), renamed away
     from user names in ``taken``; the calls among ``nodes`` are renamed to match."""
-    sources = _helper_sources()
+    sources = _parsed_helpers()
     wanted: list[str] = []
 
     def want(name):
@@ -616,8 +612,8 @@ def _helpers_used(nodes: list[ast.AST], alias, taken: set[str]) -> list[ast.stmt
 @functools.lru_cache(maxsize=None)
 def _helper_dependencies(name: str) -> tuple[str, ...]:
     """The other helpers helper ``name`` calls."""
-    sources = _helper_sources()
-    return tuple(dict.fromkeys(dep for dep in _names_in(_parsed_helpers()[name])
+    sources = _parsed_helpers()
+    return tuple(dict.fromkeys(dep for dep in _names_in(sources[name])
                                if dep in sources and dep != name))
 
 
