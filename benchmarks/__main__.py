@@ -1,4 +1,4 @@
-"""python -m benchmarks [--quick] [--threads N] [--malloc {pinned,default}] [--out DIR]
+"""python -m benchmarks [--quick] [--only TEXT] [--threads N] [--malloc {pinned,default}] [--out DIR]
 
 Times one gradient evaluation (forward + backward) of each workload with gradgen's generated
 code, hand-written NumPy and whichever of autograd, JAX (eager and jit), PyTorch and tangent-ad
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import sys
 import time
 
@@ -19,6 +20,8 @@ import time
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
     p.add_argument("--quick", action="store_true", help="fewer workloads and repetitions (< 3 minutes)")
+    p.add_argument("--only", metavar="TEXT", default=None,
+                   help="run only the workloads whose name contains TEXT (e.g. 'cs224n', 'B=64')")
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch/XLA threads, for every system")
     p.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)),
                    help="folder for RESULTS.md and results.png (default: benchmarks/)")
@@ -74,14 +77,19 @@ def main(argv=None):
     from . import checks, timing, workloads
     from .systems import REFERENCE, available_systems
 
-    start = time.perf_counter()
     import gradgen
-    import_seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="gradgen-bench-cache-") as cache:
+        uncached = timing.cold_start(None)
+        timing.cold_start(cache)  # compiles the templates and caches them
+        cached = timing.cold_start(cache)
     first = workloads.all_workloads()[0]
-    start = time.perf_counter()
-    gradgen.derive(timing.fresh(first.forward), wrt=first.wrt)  # the first derive: loads templates
-    first_derive = (first.forward.__name__, time.perf_counter() - start)
+    cold = dict(function=first.forward.__name__, import_seconds=cached[0], cached=cached[1],
+                uncached=uncached[1])
 
+    selected = [wl for wl in workloads.all_workloads() if (not opts.quick or wl.quick)
+                and (opts.only is None or opts.only in wl.name)]
+    if not selected:
+        sys.exit(f"benchmarks: no workload name contains {opts.only!r}")
     systems, skipped, versions = available_systems(opts.threads)
     versions = {"numpy": np.__version__, "gradgen": f"{gradgen.__version__} ({report.checkout_state()})",
                 **versions}
@@ -93,9 +101,7 @@ def main(argv=None):
           flush=True)
 
     rows = []
-    for wl in workloads.all_workloads():
-        if quick and not wl.quick:
-            continue
+    for wl in selected:
         print(f"\n== {wl.name}", flush=True)
         rows.append(run_workload(wl, systems, settings, np.random.default_rng(opts.seed)))
         print("   " + "  ".join(f"{s}: {report.cell(rows[-1], s, REFERENCE)}" for s in names), flush=True)
@@ -112,10 +118,10 @@ def main(argv=None):
                date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                command="python -m benchmarks" + (" --quick" if quick else "") +
                        (f" --threads {opts.threads}" if opts.threads != 1 else "") +
-                       (" --malloc default" if opts.malloc == "default" else ""),
+                       (" --malloc default" if opts.malloc == "default" else "") +
+                       (f" --only {opts.only!r}" if opts.only is not None else ""),
                mode="quick" if quick else "full", repeats=settings["repeats"],
-               batch_ms=settings["batch_seconds"] * 1e3, rtol=checks.RTOL, import_seconds=import_seconds,
-               first_derive=first_derive, gen_repeats=settings["gen_repeats"], scaling=scaling,
+               batch_ms=settings["batch_seconds"] * 1e3, rtol=checks.RTOL, cold=cold, gen_repeats=settings["gen_repeats"], scaling=scaling,
                machine=report.machine_info(opts.threads))
     run["machine"]["malloc"] = (
         "glibc mmap threshold fixed at 32 MiB, trim threshold 64 MiB (steady state from the start)"

@@ -136,10 +136,11 @@ def markdown(run) -> str:
     out += [""]
 
     out += ["## What `@gradgen.derive` costs", "",
-            f"`import gradgen`: {_ms(run['import_seconds'])}. The first `derive` in the process "
-            f"({run['first_derive'][0]}), which also loads and compiles the templates: "
-            f"{_ms(run['first_derive'][1])}. After that, the median of {run['gen_repeats']} `derive` calls "
-            "on a fresh function object:", "",
+            f"In a new process with NumPy imported, `import gradgen` takes {_ms(run['cold']['import_seconds'])} "
+            f"and the first `derive` ({run['cold']['function']}), which also loads the rule templates, "
+            f"{_ms(run['cold']['cached'])} with their compiled code in gradgen's cache (every process after "
+            f"the first), {_ms(run['cold']['uncached'])} without it. After that, the median of "
+            f"{run['gen_repeats']} `derive` calls on a fresh function object:", "",
             "| workload function | generation |", "|---|---:|"]
     seen = set()
     for row in rows:

@@ -104,3 +104,32 @@ def generation_seconds(derive, fn, wrt, repeats: int):
         derived = derive(f, wrt=wrt)
         times.append(time.perf_counter() - start)
     return statistics.median(times), derived
+
+
+_COLD_START = """
+import sys, time
+from benchmarks import workloads  # NumPy first: a program that derives has it imported already
+first = workloads.all_workloads()[0]
+start = time.perf_counter()
+import gradgen
+imported = time.perf_counter()
+gradgen.derive(first.forward, wrt=first.wrt)
+sys.stdout.write(f"{imported - start} {time.perf_counter() - imported}")
+"""
+
+
+def cold_start(template_cache: str | None) -> tuple[float, float]:
+    """(seconds to import gradgen, seconds of the first derive) in a new process, with the
+    compiled templates cached in the folder ``template_cache`` (None: no cache)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GRADGEN_CACHE_DIR", "GRADGEN_NO_CACHE")}
+    env.update({"GRADGEN_CACHE_DIR": template_cache} if template_cache else {"GRADGEN_NO_CACHE": "1"})
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    out = subprocess.run([sys.executable, "-c", _COLD_START], env=env, cwd=root, capture_output=True,
+                         text=True, check=True, timeout=300).stdout
+    imported, derived = map(float, out.split())
+    return imported, derived
