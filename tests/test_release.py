@@ -4,11 +4,9 @@ the hand-written one's instead of growing with every named adjoint."""
 
 from __future__ import annotations
 
-import gc
-import tracemalloc
-
 import numpy as np
 
+from benchmarks.timing import peak_memory
 from support import assert_grad_ok, derive_source
 
 RNG = np.random.default_rng(5)
@@ -112,21 +110,6 @@ def test_unannotated_arrays_are_dropped_too(tmp_path):
     assert_grad_ok(derived, *_three_layer_args(), wrt=("W1", "W2", "W3"))
 
 
-def _peak(fn) -> int:
-    fn()
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        result = fn()
-        peak = tracemalloc.get_traced_memory()[1] - before
-        del result
-    finally:
-        tracemalloc.stop()
-    return peak
-
-
 def _by_hand(W1, W2, W3, X, Y):
     """The backward a person writes: no intermediate adjoint outlives its use."""
     h1 = np.tanh(X @ W1)
@@ -146,6 +129,6 @@ def test_peak_memory_of_a_deep_backward_is_the_hand_written_one(tmp_path):
     value, grads = derived.value_and_grad(*args)
     hand_value, hand_grads = _by_hand(*args)
     assert np.isclose(value, hand_value) and all(np.allclose(g, h) for g, h in zip(grads, hand_grads))
-    generated = _peak(lambda: derived.value_and_grad(*args))
-    hand = _peak(lambda: _by_hand(*args))
+    generated = peak_memory(lambda: derived.value_and_grad(*args))
+    hand = peak_memory(lambda: _by_hand(*args))
     assert generated <= 1.05 * hand, (generated, hand)
