@@ -57,6 +57,8 @@ class Folder(ast.NodeTransformer):
         if positive is not None and isinstance(right, ast.BinOp) and isinstance(right.op, ast.Sub):
             # -(1.0 / n) * (y - yhat * s) -> (1.0 / n) * (yhat * s - y): the same numbers, exactly
             left, right = positive, ast.BinOp(left=right.right, op=ast.Sub(), right=right.left)
+            if is_seed_constant(left) and left.value == 1.0 and _has_array(right, self.is_float):
+                return right  # -1.0 * (y - yhat * s) -> yhat * s - y
             node = ast.BinOp(left=left, op=ast.Mult(), right=right)
         if op is ast.Mult and isinstance(left, ast.BinOp) and isinstance(left.op, ast.Div) and \
                 is_seed_constant(left.left) and left.left.value == 1.0 and \

@@ -125,6 +125,9 @@ HALF_MSE = '''
     (SOFTMAX_CE, None, "dtheta = (yhat * y.sum(axis=1, keepdims=True) - y) / n", [(4, 3), (4, 3)]),
     # -1.0 / np.size(y) * (y - p)
     (LOGISTIC, ("w", "X"), "dXw = (p - y) / np.size(y)", [(3,), (5, 3), (5,)]),
+    # -1.0 * (y - yhat * s): the difference turned round is the whole adjoint
+    (SOFTMAX_CE.replace(") / n", ")"), ("theta",), "dtheta = yhat * y.sum(axis=1, keepdims=True) - y  #",
+     [(4, 3), (4, 3)]),
     # 0.5 * np.mean(r ** 2): 2 * (0.5 / size) folds to 1.0 / size, then a division
     (HALF_MSE, None, "dh_minus_y = h_minus_y / np.size(h)", [(4, 3), (4, 3)]),
 ])
