@@ -245,3 +245,11 @@ def test_abs_at_nonzero_is_sign(tmp_path):
     fn = derive(tmp_path, "x", "np.sum(np.abs(x))")
     (dx,) = fn.backward(np.array([-2.0, 3.0, -0.5]))
     np.testing.assert_array_equal(dx, [-1.0, 1.0, -1.0])
+
+
+def test_small_integer_input_does_not_overflow_in_the_adjoint(tmp_path):
+    """2 * x in int8 wraps at |x| > 63: np.square's adjoint gave -56 for x = 100 until its
+    template wrote 2.0 * x. The gradient of an integer input is a float array."""
+    fn = derive(tmp_path, "x, w", "np.sum(np.square(x) * w)")
+    dx = fn.backward(np.array([100, -90, 3], dtype=np.int8), np.array([1.0, 2.0, 3.0]))[0]
+    np.testing.assert_array_equal(dx, [200.0, -360.0, 18.0])
