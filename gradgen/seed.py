@@ -122,13 +122,14 @@ def _has_seed(expr) -> bool:
 def stray(tree, arrayish) -> bool:
     """Whether a seed-derived number is anywhere but in arithmetic with an array known to hold
     floats (there the number takes the array's precision; alone it would be float64)."""
+    seeds = [node for node in ast.walk(tree) if is_seed_constant(node)]
+    if not seeds:  # most statements: no parents to map
+        return False
     parents = {}
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
             parents[id(child)] = node
-    for node in ast.walk(tree):
-        if not is_seed_constant(node):
-            continue
+    for node in seeds:
         top = node
         while isinstance(parents.get(id(top)), (ast.BinOp, ast.UnaryOp)):
             top = parents[id(top)]
