@@ -641,3 +641,20 @@ def test_graph_svg_renders_with_graphviz(tmp_path):
     check = subprocess.run(["dot", "-Tcanon"], input=run("--graph", "model.py", cwd=tmp_path).out,
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_the_cli_does_not_import_numpy():
+    """It reads files and never runs them, so it has no use for NumPy: importing it took a fifth
+    of a run (gradgen/__init__.py imports check_grad, which needs it, on first use)."""
+    code = textwrap.dedent('''
+        import runpy, sys
+        sys.argv = ["gradgen", "examples/mlp.py"]
+        try:
+            runpy.run_module("gradgen", run_name="__main__")
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        sys.stderr.write("numpy imported" if "numpy" in sys.modules else "no numpy")
+    ''')
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.stderr.endswith("no numpy"), proc.stderr
+    assert "def mse_value_and_grad(" in proc.stdout
