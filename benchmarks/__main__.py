@@ -120,7 +120,8 @@ def main(argv=None):
                        (" --malloc default" if opts.malloc == "default" else "") +
                        (f" --only {opts.only!r}" if opts.only is not None else ""),
                mode="quick" if quick else "full", repeats=settings["repeats"],
-               batch_ms=settings["batch_seconds"] * 1e3, rtol=checks.RTOL, cold=cold, gen_repeats=settings["gen_repeats"], scaling=scaling,
+               batch_ms=settings["batch_seconds"] * 1e3, rtol=checks.RTOL, cold=cold,
+               gen_repeats=settings["gen_repeats"], scaling=scaling,
                machine=report.machine_info(opts.threads))
     run["machine"]["malloc"] = (
         "glibc mmap threshold fixed at 32 MiB, trim threshold 64 MiB (steady state from the start)"

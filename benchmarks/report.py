@@ -136,8 +136,9 @@ def markdown(run) -> str:
     out += [""]
 
     out += ["## What `@gradgen.derive` costs", "",
-            f"In a new process with NumPy imported, `import gradgen` takes {_ms(run['cold']['import_seconds'])} "
-            f"and the first `derive` ({run['cold']['function']}), which also loads the rule templates, "
+            "In a new process with NumPy imported, `import gradgen` takes "
+            f"{_ms(run['cold']['import_seconds'])} and the first `derive` ({run['cold']['function']}), "
+            "which also loads the rule templates, "
             f"{_ms(run['cold']['cached'])} with their compiled code in gradgen's cache (every process after "
             f"the first), {_ms(run['cold']['uncached'])} without it. After that, the median of "
             f"{run['gen_repeats']} `derive` calls on a fresh function object:", "",
