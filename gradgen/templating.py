@@ -28,12 +28,15 @@ def template_dir() -> Path:
 
 def cache_dir() -> Path | None:
     """Where compiled templates are kept: $GRADGEN_CACHE_DIR, else the user's cache folder
-    (~/.cache/gradgen on Linux); None when $GRADGEN_NO_CACHE is set."""
+    (~/.cache/gradgen on Linux); None when $GRADGEN_NO_CACHE is set or there is no home."""
     if os.environ.get("GRADGEN_NO_CACHE", "") not in ("", "0"):
         return None
     if os.environ.get("GRADGEN_CACHE_DIR"):
         return Path(os.environ["GRADGEN_CACHE_DIR"])
-    home = Path.home()
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no HOME and no password entry: no cache
+        return None
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
     elif sys.platform == "darwin":

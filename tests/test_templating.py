@@ -70,3 +70,13 @@ def test_cache_location_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     if sys.platform not in ("win32", "darwin"):
         assert templating.cache_dir() == tmp_path / "xdg" / "gradgen"
+
+
+def test_no_home_means_no_cache(monkeypatch):
+    def nowhere():
+        raise RuntimeError("Could not determine home directory.")
+
+    for name in ("GRADGEN_NO_CACHE", "GRADGEN_CACHE_DIR", "XDG_CACHE_HOME", "LOCALAPPDATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(templating.Path, "home", staticmethod(nowhere))
+    assert templating.cache_dir() is None
