@@ -54,6 +54,12 @@ def adjoint_rules(node: Node) -> list[tuple[Value, RuleCall]]:
                 call.comment = shapes.show(value.shape)
             out.append((value, call))
         return out
+    if node.op == "mul" and node.inputs[0] is node.inputs[1] and node.diff_inputs == (0, 1):
+        # h * h: one contribution, np.square's dh = 2.0 * dout * h, not dh = h then dh = dh + h
+        x = node.inputs[0]
+        call = RuleCall("elementwise", "square", "dx", values={"x": x, "out": node.out},
+                        comment=shapes.show(x.shape) if x.shape else None)
+        return [(x, call)]
     return [(node.inputs[i], adjoint_rule(node, i)) for i in node.diff_inputs]
 
 

@@ -268,3 +268,22 @@ def test_negative_power_of_integer_valued_input(tmp_path):
     f = derive(tmp_path, "x", "np.sum(np.power(x, -1.0))")
     (dx,) = f.backward(np.array([1, -2, 4]))
     np.testing.assert_allclose(dx, [-1.0, -0.25, -1 / 16])
+
+
+@pytest.mark.parametrize("annotated_", [True, False])
+def test_a_value_times_itself_is_one_contribution(annotated_, tmp_path):
+    """h * h gives dh = 2.0 * dq * h, as np.square does, not dh = dq * h then dh = dh + dq * h
+    (with the seed folded, dh = 2.0 * h)."""
+    from support import assert_grad_ok, derive_source
+
+    x, w = ('x: "f[N, D]"', 'w: "f[D]"') if annotated_ else ("x", "w")
+    f = derive_source(f'''
+        def f({x}, {w}):
+            h = np.tanh(x * w)
+            q = h * h
+            return np.sum(q)
+    ''', tmp_path)
+    assert "dh = dh +" not in f.source
+    assert ("dh = 2.0 * h  " if annotated_ else "dh = 2.0 * dq * h") in f.source, f.source
+    rng = np.random.default_rng(8)
+    assert_grad_ok(f, rng.standard_normal((3, 4)), rng.standard_normal(4))
