@@ -86,16 +86,22 @@ def emit_modules(units: list[Unit], *, source_name: str, version: str,
             runtime_headers.append(ast.parse(statement).body[0])
     doc = templating.render("module_header.j2", units=units, source_name=source_name,
                             version=version, command=command, names=[function_names(u.graph.name) for u in units])
-    return tuple(_print_module(doc, headers, helpers + functions, comments)
+    functions_text = _printed(helpers + functions).lstrip("\n")  # printed once for both
+    return tuple(_print_module(doc, headers, functions_text, comments)
                  for headers in (source_headers, runtime_headers))
 
 
-def _print_module(doc: str, headers: list[ast.stmt], body: list[ast.stmt], comments: list[str]) -> str:
-    module = ast.Module(body=[ast.Expr(ast.Constant(doc.strip() + "\n"))] + _dedupe(headers) + body,
-                        type_ignores=[])
-    text = astor.to_source(module, pretty_source=''.join)  # no astor line wrapping
+def _print_module(doc: str, headers: list[ast.stmt], functions_text: str, comments: list[str]) -> str:
+    """The docstring and ``headers``, then the functions: astor puts two blank lines before a
+    top-level def whatever precedes it, so the two printed parts join exactly as one would."""
+    head = _printed([ast.Expr(ast.Constant(doc.strip() + "\n"))] + _dedupe(headers))
+    text = head.rstrip("\n") + "\n\n\n" + functions_text
     text = _COMMENT_LINE.sub(lambda m: f"{m.group(1)}# {comments[int(m.group(2))]}", text)
     return _trailing_comments(text, comments)
+
+
+def _printed(stmts: list[ast.stmt]) -> str:
+    return astor.to_source(ast.Module(body=stmts, type_ignores=[]), pretty_source=''.join)  # no wrapping
 
 
 def _trailing_comments(text: str, comments: list[str]) -> str:
