@@ -293,10 +293,8 @@ class _FunctionBuilder:
                                                    ctx=ast.Load())))
             backward_body.extend(self._resolve(stmt) for stmt in block_body)
         resolved = [self._resolve(expr) for expr in grad_exprs]
-        scaled = [g.id for g in resolved if isinstance(g, ast.Name)]
-        tail = resolved + [output] + ([ast.Name(id=n, ctx=ast.Load()) for n in scaled]
-                                      if backward.seed_folded else [])
-        for stmt in _release_dead(backward_body, self._releasable(), tail, alias):
+        scaled = [g.id for g in resolved if isinstance(g, ast.Name)]  # the seed's epilogue reads these
+        for stmt in _release_dead(backward_body, self._releasable(), resolved + [output], alias):
             text = getattr(stmt, "gradgen_comment", None)
             if text and isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
                 self.comments.append(text)
