@@ -963,8 +963,12 @@ class _Parser:
                 raise self.ctx.error(at, f"np.linalg.slogdet returns 2 results (sign, logabsdet), "
                                      f"unpacked here into {count} names")
             template = _rebuild(call, {id(bound["a"]): a.ref()})
-            return self._node_with_outs("slogdet", [a], template, ["sign", "logabsdet"], active=[False, True],
+            outs = self._node_with_outs("slogdet", [a], template, ["sign", "logabsdet"], active=[False, True],
                                         attrs={"roles": {"a": 0}})
+            if a.shape is not None:  # one (sign, logabsdet) per matrix of the stack
+                for out in outs:
+                    out.shape, out.rank = a.shape[:-2], len(a.shape) - 2
+            return outs
         params = ["ary", "indices_or_sections"] + (["axis"] if fname in ("split", "array_split") else [])
         bound = self._bind_args(call, params, 2, label)
         x = self._lower(bound["ary"])
@@ -1000,8 +1004,6 @@ class _Parser:
         node.extra_outs = outs[1:]
         for out, is_active in zip(outs, active):
             out.producer, out.active, out.dtype = node, is_active, "float"
-            if op == "slogdet" and inputs[0].shape is not None:
-                out.shape, out.rank = inputs[0].shape[:-2], len(inputs[0].shape) - 2
         return outs
 
     def _astype(self, call, receiver) -> Value:
