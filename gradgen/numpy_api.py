@@ -107,6 +107,13 @@ MULTI_OUTPUT_EXAMPLES = {
     "dsplit": "a, b = np.dsplit(x, 2)", "linalg.slogdet": "sign, logdet = np.linalg.slogdet(a)",
 }
 
+def show_ord(ord_) -> str:
+    """A norm order as written in code: np.inf rather than inf."""
+    if isinstance(ord_, float) and ord_ in (float("inf"), float("-inf")):
+        return "np.inf" if ord_ > 0 else "-np.inf"
+    return repr(ord_)
+
+
 # np.hstack / np.vstack of a literal list
 STACKS = frozenset({"hstack", "vstack"})
 

@@ -891,7 +891,7 @@ class _Parser:
         vector or a matrix norm: "two" (x / out: the 2-norm, Frobenius), "one" (sign(x)),
         "inf" (the entries of largest or smallest |x|), "power" (a p-norm, p > 1), "matrix"."""
         ord_, axis = attrs.get("ord"), attrs.get("axis")
-        shown = f"np.linalg.norm with ord={_show_ord(ord_)}, axis={axis!r}"
+        shown = f"np.linalg.norm with ord={api.show_ord(ord_)}, axis={axis!r}"
         name = call.args[0].id if call.args and isinstance(call.args[0], ast.Name) else None
         numeric = isinstance(ord_, (int, float)) and not isinstance(ord_, bool) and ord_ == ord_
         if not (ord_ is None or numeric or ord_ in ("fro", "f", "nuc")):
@@ -1194,13 +1194,6 @@ def _is_tensordot_axes(axes) -> bool:
         return type(v) is int or isinstance(v, (list, tuple)) and all(type(i) is int for i in v)
     return axes is None or type(axes) is int and axes >= 0 or \
         isinstance(axes, (list, tuple)) and len(axes) == 2 and all(axis_list(v) for v in axes)
-
-
-def _show_ord(ord_) -> str:
-    """ord as written: np.inf rather than inf."""
-    if isinstance(ord_, float) and ord_ in (float("inf"), float("-inf")):
-        return "np.inf" if ord_ > 0 else "-np.inf"
-    return repr(ord_)
 
 
 def _literal_or_none(node):

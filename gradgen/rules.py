@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from . import shapes
 from .graph import Node, Value
-from .numpy_api import UNARY_OPS
+from .numpy_api import UNARY_OPS, show_ord
 
 # binary ops whose operands broadcast against each other (the adjoint is summed back)
 _BROADCASTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where",
@@ -301,8 +301,7 @@ def _norm(call, node, x):
             form = "max_col" if ord_ in (1, -1) else "max_row"
             call.temps["selected"] = f"{x.hint}_{form[4:]}_is_{side}"
     elif form == "matrix":
-        shown = "np.inf" if ord_ == float("inf") else "-np.inf" if ord_ == float("-inf") else repr(ord_)
-        call.literals.update(order=shown, keep=repr(bool(node.attrs.get("keepdims"))))
+        call.literals.update(order=show_ord(ord_), keep=repr(bool(node.attrs.get("keepdims"))))
     call.literals["ord"] = form
 
 
