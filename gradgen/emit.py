@@ -47,14 +47,14 @@ def function_names(name: str) -> tuple[str, str]:
 
 def emit_module(units: list[Unit], *, source_name: str, version: str, command: str | None = None) -> str:
     """The generated module for ``units``, all from the file called ``source_name``."""
-    return emit_modules(units, source_name=source_name, version=version, command=command)[0]
+    return emit_modules(units, source_name=source_name, version=version, command=command, runtime=False)[0]
 
 
 def emit_modules(units: list[Unit], *, source_name: str, version: str,
-                 command: str | None = None) -> tuple[str, str]:
-    """The module as written to disk, and the same functions without the imports and
-    constants copied from the user's module: the decorator runs those against the forward's
-    own, live, globals. Both are printed from one build of the functions."""
+                 command: str | None = None, runtime: bool = True) -> tuple[str, ...]:
+    """The module as written to disk, and (with ``runtime``) the same functions without the
+    imports and constants copied from the user's module: the decorator runs those against the
+    forward's own, live, globals. Both are printed from one build of the functions."""
     comments: list[str] = []
     functions: list[ast.stmt] = []
     copied: list[ast.stmt] = []
@@ -88,7 +88,7 @@ def emit_modules(units: list[Unit], *, source_name: str, version: str,
                             version=version, command=command, names=[function_names(u.graph.name) for u in units])
     functions_text = _printed(helpers + functions).lstrip("\n")  # printed once for both
     return tuple(_print_module(doc, headers, functions_text, comments)
-                 for headers in (source_headers, runtime_headers))
+                 for headers in ([source_headers, runtime_headers] if runtime else [source_headers]))
 
 
 def _print_module(doc: str, headers: list[ast.stmt], functions_text: str, comments: list[str]) -> str:
