@@ -12,6 +12,8 @@ UNARY = {
     "square": "square", "reciprocal": "reciprocal", "sinh": "sinh", "cosh": "cosh", "tan": "tan",
     "arcsin": "arcsin", "arccos": "arccos", "arctan": "arctan", "arcsinh": "arcsinh",
     "arccosh": "arccosh", "arctanh": "arctanh", "cbrt": "cbrt", "positive": "copy",
+    "fabs": "abs", "deg2rad": "deg2rad", "radians": "deg2rad", "rad2deg": "rad2deg",
+    "degrees": "rad2deg",
 }
 
 # elementwise primitives with one input whose adjoint is written by a macro of the same name
@@ -23,8 +25,17 @@ BINARY = {
     "add": "add", "subtract": "sub", "multiply": "mul", "divide": "div",
     "true_divide": "div", "power": "pow", "maximum": "maximum", "minimum": "minimum",
     "fmax": "maximum", "fmin": "minimum", "matmul": "matmul", "dot": "dot", "outer": "outer",
-    "arctan2": "arctan2", "hypot": "hypot", "logaddexp": "logaddexp",
+    "arctan2": "arctan2", "hypot": "hypot", "logaddexp": "logaddexp", "logaddexp2": "logaddexp2",
+    "inner": "inner", "vdot": "vdot",
 }
+
+# binary elementwise functions whose adjoints are written by macros <op>_a and <op>_b in
+# templates/elementwise.j2 (their operands broadcast against each other)
+BINARY_FUNCS = frozenset({"arctan2", "hypot", "logaddexp", "logaddexp2"})
+
+# np.<name>(a): a new array with a's values (np.asarray and its kin), or a's values converted
+# when dtype= is given; name -> the name of its first parameter
+CONVERSIONS = {"asarray": "a", "asanyarray": "a", "ascontiguousarray": "a", "array": "object"}
 
 # np.<name>(a, axis=None, keepdims=False) -> reduction primitive
 REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "amax": "max", "min": "min", "amin": "min"}
@@ -46,10 +57,9 @@ METHOD_REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "min": "min"}
 METHOD_NONDIFF = frozenset({"argmax", "argmin", "argsort", "nonzero"})
 
 # elementwise primitives: the output has the shape of the (broadcast) inputs
-ELEMENTWISE = frozenset(set(UNARY.values()) | {"add", "sub", "mul", "div", "pow", "maximum",
-                                               "minimum", "where", "copy", "arctan2", "hypot",
-                                               "logaddexp", "clip", "astype", "expit", "logit",
-                                               "erf", "gammaln"})
+ELEMENTWISE = frozenset(set(UNARY.values()) | BINARY_FUNCS | {
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "where", "copy", "clip", "astype",
+    "expit", "logit", "erf", "gammaln"})
 
 # NumPy functions on arrays, bound by name: name -> (primitive, parameters, the parameters that
 # carry a gradient, the parameters that must be literals (they shape the generated code),
@@ -60,6 +70,8 @@ ARRAY_FUNCS = {
     "var": ("var", ["a", "axis", "ddof", "keepdims"], ["a"], ["axis", "ddof", "keepdims"], [], 1),
     "std": ("std", ["a", "axis", "ddof", "keepdims"], ["a"], ["axis", "ddof", "keepdims"], [], 1),
     "cumsum": ("cumsum", ["a", "axis"], ["a"], ["axis"], [], 1),
+    "diff": ("diff", ["a", "n", "axis"], ["a"], ["n", "axis"], [], 1),
+    "sort": ("sort", ["a", "axis", "kind"], ["a"], ["axis", "kind"], [], 1),
     "squeeze": ("reshape", ["a", "axis"], ["a"], ["axis"], [], 1),
     "expand_dims": ("reshape", ["a", "axis"], ["a"], ["axis"], [], 2),
     "ravel": ("reshape", ["a"], ["a"], [], [], 1),
@@ -114,8 +126,19 @@ def show_ord(ord_) -> str:
     return repr(ord_)
 
 
-# np.hstack / np.vstack of a literal list
-STACKS = frozenset({"hstack", "vstack"})
+# np.hstack / np.vstack / np.dstack / np.column_stack of a literal list
+STACKS = frozenset({"hstack", "vstack", "dstack", "column_stack"})
+
+# np.fliplr / np.flipud: np.flip along a fixed axis
+FLIPS = {"fliplr": 1, "flipud": 0}
+
+# functions whose result carries no gradient as long as these arguments carry none: the array
+# argument gives only a shape (np.full_like) or a step (np.heaviside) -> the ones that must not
+# be differentiable, with what to write instead when one is
+CONSTANT_FILLS = {
+    "full_like": (["a", "fill_value", "dtype"], ["fill_value"], "write np.ones_like(a) * fill_value"),
+    "heaviside": (["x1", "x2"], ["x2"], "write np.where(x1 == 0, x2, (x1 > 0) * 1.0)"),
+}
 
 # scipy.special functions, when the user imports them: name -> primitive
 SPECIAL = {"expit": "expit", "logit": "logit", "erf": "erf", "gammaln": "gammaln",

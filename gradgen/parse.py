@@ -169,6 +169,15 @@ class _Parser:
             if _is_docstring(stmt):
                 return
             self._check_passive(stmt.value)  # names yield, await, lambda... precisely
+            call = stmt.value
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and \
+                    isinstance(call.func.value, ast.Name) and call.func.value.id in self.env:
+                name, method = call.func.value.id, call.func.attr
+                raise self.ctx.error(stmt, f"the result of '{self.ctx.segment(call)}' is dropped: the call "
+                                     f"could only change '{name}' in place, which gradgen does not support",
+                                     hint=f"write {name} = np.sort({name})" if method == "sort"
+                                     else f"assign the result to a name, as in {name} = ...",
+                                     construct="in-place assignment")
             raise self.ctx.error(stmt, "an expression statement has no effect on the result",
                                  hint="remove it: the backward recomputes the forward, so side "
                                  "effects such as print would run again")
@@ -385,8 +394,10 @@ class _Parser:
             return self._passive(expr)
         method = getattr(self, f"_lower_{type(expr).__name__}", None)
         if method is None:
+            hint = "join differentiable arrays with np.stack([a, b]) or np.concatenate([a, b])" \
+                if isinstance(expr, (ast.List, ast.Tuple)) else None
             raise self.ctx.error(expr, f"'{self.ctx.segment(expr)}' is not supported on "
-                                 "differentiable values", construct=type(expr).__name__)
+                                 "differentiable values", hint=hint, construct=type(expr).__name__)
         return method(expr)
 
     def _passive(self, expr: ast.expr) -> Value:
@@ -485,6 +496,11 @@ class _Parser:
                 diff = ()  # x ** 0 is constant
         if op in ("matmul", "dot"):
             rank = 0 if a.rank == 1 and b.rank == 1 else None
+        elif op == "inner":  # the last axes contract; a scalar multiplies
+            rank = None if a.rank is None or b.rank is None else \
+                max(a.rank, b.rank) if 0 in (a.rank, b.rank) else a.rank + b.rank - 2
+        elif op == "vdot":
+            rank = 0
         elif op == "outer":
             rank = 2
         else:
@@ -686,6 +702,29 @@ class _Parser:
         if fname in api.STACKS:
             bound = self._bind_args(call, ["tup"], 1, label)
             return self._join(call, fname, {"arrays": bound["tup"]})
+        if fname in api.FLIPS:
+            bound = self._bind_args(call, ["m"], 1, label)
+            m = self._lower(bound["m"])
+            return self._node("flip", [m], _rebuild(call, {id(bound["m"]): m.ref()}), diff=(0,),
+                              attrs={"axis": api.FLIPS[fname], "roles": {"m": 0}}, hint=_hint_of(call, "flip"))
+        if fname in api.CONVERSIONS:
+            return self._conversion(call, fname)
+        if fname == "average":
+            bound = self._bind_args(call, ["a", "axis", "weights", "returned", "keepdims"], 1, label)
+            for name in ("weights", "returned"):
+                if name in bound:
+                    raise self.ctx.error(bound[name], f"np.average with {name}= is not supported",
+                                         hint="write np.sum(a * w, axis) / np.sum(w, axis)")
+            return self._reduction(call, "mean", bound)
+        if fname in api.CONSTANT_FILLS:
+            params, constant, instead = api.CONSTANT_FILLS[fname]
+            bound = self._bind_args(call, params, 2, label)
+            for name in constant:
+                if self._mentions_active(bound[name]):
+                    raise self.ctx.error(bound[name], f"a differentiable '{name}' of {label} is not supported",
+                                         hint=instead)
+            template, inputs = self._passive_template(call)
+            return self._node("nondiff", inputs, template, hint=fname)
         if fname == "einsum":
             return self._einsum(call)
         if fname in api.ARRAY_FUNCS:
@@ -872,6 +911,13 @@ class _Parser:
             inputs.append(value)
         if op == "var" or op == "std":
             attrs["ddof"] = attrs.get("ddof") or 0
+        if op in ("sort", "diff") and "axis" not in bound:
+            attrs["axis"] = -1  # NumPy's default: the last axis (axis=None sorts the flattened array)
+        if op == "diff":
+            if "n" in bound and not (type(attrs["n"]) is int and attrs["n"] >= 0):
+                raise self.ctx.error(bound["n"], "np.diff's n must be a whole number, 0 or more",
+                                     hint="write n=1 or n=2")
+            attrs["n"] = 1 if attrs["n"] is None else attrs["n"]
         if op in ("prod", "var", "std"):
             attrs["keepdims"] = bool(attrs.get("keepdims"))
         if op == "norm":
@@ -1005,6 +1051,21 @@ class _Parser:
         for out, is_active in zip(outs, active):
             out.producer, out.active, out.dtype = node, is_active, "float"
         return outs
+
+    def _conversion(self, call, fname) -> Value:
+        """np.asarray(x) and its kin: x's values, so the adjoint passes through (converted back to
+        x's kind of float when dtype= changes it, as .astype does)."""
+        first = api.CONVERSIONS[fname]
+        bound = self._bind_args(call, [first, "dtype"], 1, f"np.{fname}")
+        if "dtype" in bound:
+            x = self._lower(bound[first])
+            dtype = self._lower(bound["dtype"])
+            replace = {id(bound[first]): x.ref(), id(bound["dtype"]): dtype.ref()}
+            return self._node("astype", [x, dtype], _rebuild(call, replace), diff=(0,),
+                              attrs={"roles": {"a": 0}}, hint=_hint_of(call, "astype"), rank=x.rank)
+        x = self._lower(bound[first])
+        return self._node("copy", [x], _rebuild(call, {id(bound[first]): x.ref()}), diff=(0,),
+                          hint=_hint_of(call, "copy"), rank=x.rank)
 
     def _astype(self, call, receiver) -> Value:
         x = self._lower(receiver)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from . import seed, shapes, templating
 from .errors import SourceContext
 from .graph import PLACEHOLDER, Graph, Statement, Value, clone
-from .numpy_api import UNARY_OPS
+from .numpy_api import BINARY_FUNCS, UNARY_OPS
 from .rules import adjoint_rules
 
 SEED = "__gseed__"
@@ -357,7 +357,7 @@ def _source_number(name: str, values):
 
 # forward values that are new arrays no one else holds: results of arithmetic and products
 _OWNED_OPS = frozenset({"add", "sub", "mul", "div", "pow", "neg", "maximum", "minimum", "where",
-                        "matmul", "dot", "outer", "arctan2", "hypot", "logaddexp", "clip"}) | UNARY_OPS
+                        "matmul", "dot", "outer", "clip"}) | UNARY_OPS | BINARY_FUNCS
 
 
 def _owned_forward_value(name: str, values) -> bool:

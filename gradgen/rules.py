@@ -12,11 +12,10 @@ from decimal import Decimal
 
 from . import shapes
 from .graph import Node, Value
-from .numpy_api import UNARY_OPS, show_ord
+from .numpy_api import BINARY_FUNCS, UNARY_OPS, show_ord
 
 # binary ops whose operands broadcast against each other (the adjoint is summed back)
-_BROADCASTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where",
-                           "arctan2", "hypot", "logaddexp"})
+_BROADCASTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where"}) | BINARY_FUNCS
 
 # rules whose result may be a view of, or the same object as, the incoming adjoint
 _NOT_FRESH = frozenset({"add_a", "add_b", "sub_a", "copy", "transpose", "sum", "mean", "reshape",
@@ -155,6 +154,22 @@ def _matmul(node, position, x):
         else:  # db = a.T @ dout
             call.comment = f"{show((k, n))} = {show((k, m))} @ {show((m, n))}"
     return call
+
+
+def _inner(node, position, x):
+    """np.inner contracts the last axes: the hand identities for ranks 1 and 2, a helper else."""
+    a, b = node.inputs
+    side = "ab"[position]
+    return RuleCall("linalg", f"inner_{side}", f"d{side}", values={"a": a, "b": b},
+                    literals={"a_rank": a.rank, "b_rank": b.rank})
+
+
+def _vdot(node, position, x):
+    """np.vdot flattens both inputs; each adjoint is the other input, in this one's shape."""
+    other = node.inputs[1 - position]
+    same = x.shape is not None and x.shape == other.shape and shapes.fully_known(x.shape)
+    return RuleCall("linalg", "vdot", "dx", values={"x": x, "other": other},
+                    literals={"same": same})
 
 
 def _transpose(node, position, x):
@@ -454,16 +469,16 @@ _HANDLERS = {
     "matmul": _matmul, "dot": _matmul, "outer": _matmul, "transpose": _transpose,
     "sum": _reduction, "mean": _reduction, "max": _reduction, "min": _reduction,
     "reshape": _reshape, "getitem": _getitem, "concatenate": _join, "stack": _join,
-    "arctan2": _binary("elementwise", "arctan2"), "hypot": _binary("elementwise", "hypot"),
-    "logaddexp": _binary("elementwise", "logaddexp"), "clip": _clip, "einsum": _einsum,
-    "hstack": _stacked, "vstack": _stacked, "user": _user, "split": _split, "slogdet": _slogdet,
-    "tensordot": _tensordot,
+    "clip": _clip, "einsum": _einsum, "user": _user, "split": _split, "slogdet": _slogdet,
+    "tensordot": _tensordot, "inner": _inner, "vdot": _vdot,
 }
+_HANDLERS.update({op: _binary("elementwise", op) for op in BINARY_FUNCS})
+_HANDLERS.update({op: _stacked for op in ("hstack", "vstack", "dstack", "column_stack")})
 _HANDLERS.update({op: _special for op in ("expit", "logit", "erf", "gammaln", "logsumexp", "softmax_fn",
                                           "log_softmax_fn")})
 _HANDLERS.update({op: _array for op in ("prod", "var", "std", "cumsum", "swapaxes", "moveaxis", "flip",
                                         "roll", "broadcast_to", "triu", "tril", "diag", "diagonal",
-                                        "trace", "take", "take_along_axis", "tile", "repeat", "pad",
+                                        "trace", "diff", "sort", "take", "take_along_axis", "tile", "repeat", "pad",
                                         "inv", "det", "solve", "norm", "astype", "cholesky")})
 _HANDLERS.update({op: _unary for op in UNARY_OPS})
 

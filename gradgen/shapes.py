@@ -15,7 +15,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from .numpy_api import UNARY_OPS
+from .numpy_api import BINARY_FUNCS, UNARY_OPS
 
 
 class ShapeMismatch(Exception):
@@ -315,7 +315,7 @@ def unbroadcast_axes(operand, result):
 # -- per node ---------------------------------------------------------------------
 
 _BROADCASTING = frozenset({"add", "sub", "mul", "div", "pow", "maximum", "minimum", "where",
-                           "arctan2", "hypot", "logaddexp", "clip"})
+                           "clip"}) | BINARY_FUNCS
 
 
 def infer_shape(node, values):
@@ -367,6 +367,14 @@ def infer_shape(node, values):
         return tuple(out)
     if op == "tensordot":
         return _tensordot(node)
+    if op == "inner":
+        return _inner(*ins)
+    if op == "vdot":
+        return ()
+    if op == "sort" and ins[0] is not None:
+        return (size(ins[0]),) if attrs["axis"] is None else ins[0]
+    if op == "diff":
+        return _diff(ins[0], attrs["n"], attrs["axis"])
     if op == "cholesky":
         return ins[0]
     if op == "det" and ins[0] is not None:
@@ -413,6 +421,29 @@ def _tensordot(node):
             raise ShapeMismatch(f"np.tensordot contracts {show(a)} axis {i} with {show(b)} axis {j}")
     return tuple(d for i, d in enumerate(a) if i not in axes[0]) + \
         tuple(d for j, d in enumerate(b) if j not in axes[1])
+
+
+def _inner(a, b):
+    """np.inner: a's leading axes, then b's; a scalar multiplies."""
+    if a is None or b is None:
+        return None
+    if not a or not b:
+        return a or b
+    if _clash(a[-1], b[-1]):
+        raise ShapeMismatch(f"np.inner contracts the last axes of {show(a)} and {show(b)}, which differ")
+    return a[:-1] + b[:-1]
+
+
+def _diff(x, n, axis):
+    """np.diff(x, n, axis): the axis is n shorter, when its length is a number."""
+    if x is None or not -len(x) <= axis < len(x):
+        return None
+    d = x[axis]
+    if d is None or d.factors:
+        return None
+    out = list(x)
+    out[axis] = Dim(max(d.coef - n, 0))
+    return tuple(out)
 
 
 def _einsum(node):

@@ -12,7 +12,7 @@ import re
 FORMS = [
     ("a + b", "a, b"), ("a - b", "a, b"), ("a * b", "a, b"), ("a / b", "a, b"), ("-x", "x"),
     ("x ** 3", "x"), ("a ** b", "a, b"), ("a @ b", "a, b"), ("np.dot(a, b)", "a, b"),
-    ("np.outer(a, b)", "a, b"), ("x.T", "x"), ("np.transpose(x, (1, 0, 2))", "x"),
+    ("np.outer(a, b)", "a, b"), ("np.inner(a, b)", "a, b"), ("np.vdot(a, b)", "a, b"), ("x.T", "x"), ("np.transpose(x, (1, 0, 2))", "x"),
     ("np.exp(x)", "x"), ("np.log(x)", "x"), ("np.tanh(x)", "x"), ("np.sqrt(x)", "x"),
     ("np.abs(x)", "x"), ("np.sin(x)", "x"), ("np.cos(x)", "x"), ("np.tan(x)", "x"),
     ("np.log1p(x)", "x"), ("np.expm1(x)", "x"), ("np.log2(x)", "x"), ("np.log10(x)", "x"),
@@ -20,12 +20,14 @@ FORMS = [
     ("np.sinh(x)", "x"), ("np.cosh(x)", "x"), ("np.arcsin(x)", "x"), ("np.arccos(x)", "x"),
     ("np.arctan(x)", "x"), ("np.arcsinh(x)", "x"), ("np.arccosh(x)", "x"), ("np.arctanh(x)", "x"),
     ("np.arctan2(a, b)", "a, b"), ("np.hypot(a, b)", "a, b"), ("np.logaddexp(a, b)", "a, b"),
+    ("np.logaddexp2(a, b)", "a, b"), ("np.deg2rad(x)", "x"),
     ("np.maximum(x, 0.0)", "x"), ("np.maximum(a, b)", "a, b"), ("np.minimum(a, b)", "a, b"),
     ("np.clip(x, lo, hi)", "x, lo, hi"), ("np.where(c > 0, a, b)", "c, a, b"),
     ("1 / (1 + np.exp(-z))", "z"),
     ("np.sum(x, axis=0)", "x"), ("x.mean(axis=1, keepdims=True)", "x"), ("np.max(x, axis=-1)", "x"),
     ("np.prod(x, axis=0)", "x"), ("np.var(x, axis=0, ddof=1)", "x"), ("np.std(x)", "x"),
-    ("np.cumsum(x, axis=1)", "x"), ("np.linalg.norm(x)", "x"),
+    ("np.cumsum(x, axis=1)", "x"), ("np.diff(x, axis=0)", "x"), ("np.sort(x, axis=-1)", "x"),
+    ("np.linalg.norm(x)", "x"),
     ("np.linalg.norm(x, 1, axis=0)", "x"), ("np.linalg.norm(x, 'nuc')", "x"), ("np.trace(x)", "x"),
     ("x.reshape(n, -1)", "x, n"), ("np.squeeze(x)", "x"), ("np.swapaxes(x, 0, 1)", "x"),
     ("np.moveaxis(x, 0, -1)", "x"), ("np.flip(x, 0)", "x"), ("np.roll(x, 2, axis=1)", "x"),
@@ -39,7 +41,7 @@ FORMS = [
     ("np.split(x, 2, axis=1)[0]", "x"), ("np.tensordot(a, b, axes=1)", "a, b"),
     ("np.linalg.inv(a)", "a"), ("np.linalg.det(a)", "a"), ("np.linalg.slogdet(a)[1]", "a"),
     ("np.linalg.solve(a, b)", "a, b"), ("np.linalg.cholesky(a)", "a"),
-    ("x.astype(np.float32)", "x"),
+    ("x.astype(np.float32)", "x"), ("np.asarray(x)", "x"),
 ]
 
 SPECIAL = [("expit(x)", "x"), ("logit(x)", "x"), ("erf(x)", "x"), ("gammaln(x)", "x"),

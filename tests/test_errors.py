@@ -146,6 +146,28 @@ CASES = [
             print(x)
             return np.sum(x)
      """, "print(x)", "no effect on the result", "recomputes the forward"),
+    ("sort in place", """
+        def f(x):
+            y = x * 2.0
+            y.sort()
+            return np.sum(y)
+     """, "y.sort()", "could only change 'y' in place", "y = np.sort(y)"),
+    ("list of arrays", """
+        def f(x):
+            return np.sum(np.array([x, 2.0 * x]))
+     """, "np.array([x", "'[x, 2.0 * x]' is not supported on differentiable values", "np.stack"),
+    ("differentiable fill value", """
+        def f(x, w):
+            return np.sum(np.full_like(x, w) * x)
+     """, "full_like", "a differentiable 'fill_value' of np.full_like", "np.ones_like(a) * fill_value"),
+    ("average with weights", """
+        def f(x, w):
+            return np.average(x, weights=w)
+     """, "weights=w", "np.average with weights= is not supported", "np.sum(a * w, axis)"),
+    ("diff with a negative n", """
+        def f(x):
+            return np.sum(np.diff(x, -1))
+     """, "np.diff", "np.diff's n must be a whole number", "n=1"),
     ("builtin sum", """
         def f(x):
             return sum(x * x)

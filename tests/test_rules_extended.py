@@ -1,7 +1,7 @@
 """The wider NumPy surface gradgen now accepts (gradgen/numpy_api.py: more unary functions,
-arctan2/hypot/logaddexp/fmax/fmin/inner, clip, prod/var/std/cumsum, axis shuffles, take,
-tile/repeat/pad, hstack/vstack, einsum, np.linalg inv/det/solve/norm) against float64
-central differences.
+arctan2/hypot/logaddexp/logaddexp2/fmax/fmin, inner/vdot, clip, prod/var/std/cumsum/diff,
+sort, average, axis shuffles and flips, conversions, take, tile/repeat/pad, the stacks,
+einsum, np.linalg inv/det/solve/norm) against float64 central differences.
 
 This surface is beyond the one gradgen promises, so a case gradgen refuses with a
 GradgenError is skipped (the reason shows with -rs); anything it accepts must have a right
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rules_support import K, N, P, S, WC, annotated, case, derive, run_case, shape_label, spec_for
+from rules_support import FLOAT, K, N, P, S, WC, annotated, case, derive, run_case, shape_label, spec_for
 
 # -- more elementwise functions -------------------------------------------------------------------
 
@@ -82,7 +82,91 @@ def _inner_cases():
 
 @pytest.mark.parametrize("c", list(_inner_cases()))
 def test_inner(c):
-    run_case(c, allow_refusal=True)
+    run_case(c)
+
+
+@pytest.mark.parametrize("c", list(annotated(_inner_cases(), keep=lambda c: True)))
+def test_inner_annotated(c):
+    """With the ranks known, the identities are written out (dout @ b, dout.T @ a)."""
+    run_case(c)
+
+
+# -- vdot, diff, sort, average, flips, conversions, degrees, logaddexp2, more stacks ---------------
+
+def _more_cases():
+    yield case("inner-3d&2d", "a, b", "np.inner(a, b)", N(2, 3, 4), N(5, 4))
+    yield case("inner-2d&0d", "a, b", "np.inner(a, b)", N(3, 4), N())
+    yield case("vdot-1d", "a, b", "np.vdot(a, b)", N(4), N(4))
+    yield case("vdot-2d", "a, b", "np.vdot(a, b)", N(2, 3), N(2, 3))
+    yield case("vdot-flattens", "a, b", "np.vdot(a, b)", N(2, 3), N(6))
+    yield case("vdot-same", "a", "np.vdot(a, a)", N(3, 2))
+    yield case("diff-1d", "x", "np.diff(x)", N(5))
+    yield case("diff-n2", "x", "np.diff(x, 2)", N(6))
+    yield case("diff-axis0", "x", "np.diff(x, axis=0)", N(4, 3))
+    yield case("diff-n3-axis", "x", "np.diff(x, n=3, axis=1)", N(2, 5))
+    yield case("diff-n0", "x", "np.diff(x, 0)", N(3))
+    yield case("diff-loss", "x", "np.sum(np.diff(x) ** 2)", N(3, 5))
+    yield case("sort-1d", "x", "np.sort(x)", N(6))
+    yield case("sort-2d", "x", "np.sort(x)", N(3, 5))
+    yield case("sort-axis0", "x", "np.sort(x, axis=0)", N(4, 3))
+    yield case("sort-flat", "x", "np.sort(x, axis=None)", N(3, 4))
+    yield case("sort-kind", "x", "np.sort(x, kind='stable')", N(5))
+    yield case("sort-top-k", "x", "np.sort(x, axis=1)[:, -2:]", N(3, 5))
+    yield case("average", "x", "np.average(x)", N(3, 4))
+    yield case("average-axis", "x", "np.average(x, axis=1)", N(3, 4))
+    yield case("average-keepdims", "x", "x - np.average(x, axis=0, keepdims=True)", N(3, 4))
+    yield case("fliplr", "x", "np.fliplr(x)", N(3, 4))
+    yield case("flipud", "x", "np.flipud(x)", N(3, 4))
+    yield case("flipud-1d", "x", "np.flipud(x)", N(4))
+    yield case("asarray", "x", "np.asarray(x)", N(3, 4))
+    yield case("asarray-float", "x", "np.asarray(x) * 2.0", FLOAT)
+    yield case("array", "x", "np.array(x)", N(4))
+    yield case("array-float", "x", "np.array(x) * x", FLOAT)
+    yield case("asanyarray", "x", "np.asanyarray(x) ** 2", N(4))
+    yield case("ascontiguousarray", "x", "np.ascontiguousarray(x.T)", N(3, 4))
+    yield case("asarray-dtype", "x", "np.asarray(x, dtype=np.float64)", N(3))
+    yield case("array-dtype", "x", "np.array(x, dtype=float) ** 2", N(3))
+    yield case("fabs", "x", "np.fabs(x)", S(3, 4))
+    yield case("deg2rad", "x", "np.deg2rad(x)", N(4))
+    yield case("radians", "x", "np.sin(np.radians(x))", N(4))
+    yield case("rad2deg", "x", "np.rad2deg(x)", N(4))
+    yield case("degrees", "x", "np.degrees(x) ** 2", FLOAT)
+    yield case("column_stack-1d", "a, b", "np.column_stack([a, b])", N(4), N(4))
+    yield case("column_stack-mixed", "a, b", "np.column_stack((a, b))", N(4), N(4, 2))
+    yield case("dstack-2d", "a, b", "np.dstack([a, b])", N(3, 2), N(3, 2))
+    yield case("dstack-1d", "a, b", "np.dstack([a, b])", N(3), N(3))
+    yield case("dstack-3d", "a, b", "np.dstack([a, b])", N(2, 3, 1), N(2, 3, 2))
+    yield case("full_like", "x", "np.full_like(x, 2.0) * x", N(3, 4))
+    yield case("full_like-keyword", "x", "x * np.full_like(x, fill_value=0.5)", N(3))
+    yield case("heaviside", "x", "np.heaviside(x, 0.5) * x ** 2", S(5))
+    for sa, sb in PAIRS:
+        label = f"logaddexp2-{shape_label(sa)}&{shape_label(sb)}"
+        yield case(label, "a, b", "np.logaddexp2(a, b)", spec_for(sa, "normal"), spec_for(sb, "normal"))
+
+
+@pytest.mark.parametrize("c", list(_more_cases()))
+def test_more_functions(c):
+    run_case(c)
+
+
+@pytest.mark.parametrize("c", list(annotated(_more_cases(), keep=lambda c: True, share=0.5)))
+def test_more_functions_annotated(c):
+    """The same cases with shape annotations on the parameters."""
+    run_case(c)
+
+
+def test_sort_sends_each_adjoint_to_where_its_value_was(tmp_path):
+    fn = derive(tmp_path, "x, w", "np.sum(np.sort(x) * w)")
+    dx, dw = fn.backward(np.array([3.0, 1.0, 2.0]), np.array([10.0, 20.0, 30.0]))
+    np.testing.assert_array_equal(dx, [30.0, 10.0, 20.0])
+    np.testing.assert_array_equal(dw, [1.0, 2.0, 3.0])
+
+
+def test_conversion_to_float32_gives_the_gradient_in_float64(tmp_path):
+    fn = derive(tmp_path, "x", "np.sum(np.asarray(x, dtype=np.float32) ** 2)")
+    (dx,) = fn.backward(np.array([1.0, -2.0]))
+    assert dx.dtype == np.float64
+    np.testing.assert_array_equal(dx, [2.0, -4.0])
 
 
 # -- clip -----------------------------------------------------------------------------------------
