@@ -95,6 +95,7 @@ ARRAY_FUNCS = {
     "tensordot": ("tensordot", ["a", "b", "axes"], ["a", "b"], ["axes"], [], 2),
     "linalg.inv": ("inv", ["a"], ["a"], [], [], 1),
     "linalg.cholesky": ("cholesky", ["a"], ["a"], [], [], 1),
+    "linalg.eigvalsh": ("eigvalsh", ["a"], ["a"], [], [], 1),
     "linalg.det": ("det", ["a"], ["a"], [], [], 1),
     "linalg.solve": ("solve", ["a", "b"], ["a", "b"], [], [], 2),
     "linalg.norm": ("norm", ["x", "ord", "axis", "keepdims"], ["x"], ["ord", "axis", "keepdims"], [], 1),
@@ -112,11 +113,13 @@ MULTI_OUTPUT = {
     "split": "a list of arrays", "array_split": "a list of arrays", "hsplit": "a list of arrays",
     "vsplit": "a list of arrays", "dsplit": "a list of arrays",
     "linalg.slogdet": "two results, (sign, logabsdet)",
+    "linalg.eigh": "two results, (eigenvalues, eigenvectors)",
 }
 MULTI_OUTPUT_EXAMPLES = {
     "split": "a, b = np.split(x, 2, axis=1)", "array_split": "a, b = np.array_split(x, 2)",
     "hsplit": "a, b = np.hsplit(x, 2)", "vsplit": "a, b = np.vsplit(x, 2)",
     "dsplit": "a, b = np.dsplit(x, 2)", "linalg.slogdet": "sign, logdet = np.linalg.slogdet(a)",
+    "linalg.eigh": "w, U = np.linalg.eigh(a)",
 }
 
 def show_ord(ord_) -> str:

@@ -1002,18 +1002,24 @@ class _Parser:
         ``count`` is how many names the results are unpacked into (None when one result is
         picked by index, so the number must be readable from the call)."""
         label = f"np.{fname}"
-        if fname == "linalg.slogdet":
+        if fname in ("linalg.slogdet", "linalg.eigh"):
             bound = self._bind_args(call, ["a"], 1, label)
             a = self._lower(bound["a"])
             if count not in (None, 2):
-                raise self.ctx.error(at, f"np.linalg.slogdet returns 2 results (sign, logabsdet), "
-                                     f"unpacked here into {count} names")
+                names = "(eigenvalues, eigenvectors)" if fname == "linalg.eigh" else "(sign, logabsdet)"
+                raise self.ctx.error(at, f"{label} returns 2 results {names}, unpacked here into {count} names")
             template = _rebuild(call, {id(bound["a"]): a.ref()})
-            outs = self._node_with_outs("slogdet", [a], template, ["sign", "logabsdet"], active=[False, True],
-                                        attrs={"roles": {"a": 0}})
-            if a.shape is not None:  # one (sign, logabsdet) per matrix of the stack
-                for out in outs:
-                    out.shape, out.rank = a.shape[:-2], len(a.shape) - 2
+            if fname == "linalg.eigh":
+                outs = self._node_with_outs("eigh", [a], template, ["eigenvalues", "eigenvectors"],
+                                            active=[a.active, a.active], attrs={"roles": {"a": 0}})
+                shapes_ = None if a.shape is None else (a.shape[:-1], a.shape)
+            else:
+                outs = self._node_with_outs("slogdet", [a], template, ["sign", "logabsdet"],
+                                            active=[False, True], attrs={"roles": {"a": 0}})
+                shapes_ = None if a.shape is None else (a.shape[:-2], a.shape[:-2])  # one per matrix
+            if shapes_ is not None:
+                for out, shape in zip(outs, shapes_):
+                    out.shape, out.rank = shape, len(shape)
             return outs
         params = ["ary", "indices_or_sections"] + (["axis"] if fname in ("split", "array_split") else [])
         bound = self._bind_args(call, params, 2, label)

@@ -438,6 +438,11 @@ def _slogdet(node, position, x):
     return RuleCall("arrays", "slogdet", "da", values={"a": x}, literals={"rank": x.rank})
 
 
+def _eigh(node, position, x):
+    w, U = node.outs
+    return RuleCall("arrays", "eigh", "da", values={"a": x, "w": w, "U": U})
+
+
 def _stacked(node, position, x):
     parts = "(" + ", ".join(v.placeholder for v in node.inputs) + ",)"
     return RuleCall("arrays", "joined", "dx", literals={"parts": parts, "position": position,
@@ -469,7 +474,7 @@ _HANDLERS = {
     "matmul": _matmul, "dot": _matmul, "outer": _matmul, "transpose": _transpose,
     "sum": _reduction, "mean": _reduction, "max": _reduction, "min": _reduction,
     "reshape": _reshape, "getitem": _getitem, "concatenate": _join, "stack": _join,
-    "clip": _clip, "einsum": _einsum, "user": _user, "split": _split, "slogdet": _slogdet,
+    "clip": _clip, "einsum": _einsum, "user": _user, "split": _split, "slogdet": _slogdet, "eigh": _eigh,
     "tensordot": _tensordot, "inner": _inner, "vdot": _vdot,
 }
 _HANDLERS.update({op: _binary("elementwise", op) for op in BINARY_FUNCS})
@@ -479,7 +484,7 @@ _HANDLERS.update({op: _special for op in ("expit", "logit", "erf", "gammaln", "l
 _HANDLERS.update({op: _array for op in ("prod", "var", "std", "cumsum", "swapaxes", "moveaxis", "flip",
                                         "roll", "broadcast_to", "triu", "tril", "diag", "diagonal",
                                         "trace", "diff", "sort", "take", "take_along_axis", "tile", "repeat", "pad",
-                                        "inv", "det", "solve", "norm", "astype", "cholesky")})
+                                        "inv", "det", "solve", "norm", "astype", "cholesky", "eigvalsh")})
 _HANDLERS.update({op: _unary for op in UNARY_OPS})
 
 SUPPORTED_OPS = frozenset(_HANDLERS)

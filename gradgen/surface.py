@@ -41,6 +41,7 @@ FORMS = [
     ("np.split(x, 2, axis=1)[0]", "x"), ("np.tensordot(a, b, axes=1)", "a, b"),
     ("np.linalg.inv(a)", "a"), ("np.linalg.det(a)", "a"), ("np.linalg.slogdet(a)[1]", "a"),
     ("np.linalg.solve(a, b)", "a, b"), ("np.linalg.cholesky(a)", "a"),
+    ("np.linalg.eigvalsh(a)", "a"),
     ("x.astype(np.float32)", "x"), ("np.asarray(x)", "x"),
 ]
 

@@ -1,4 +1,4 @@
-"""np.tensordot, np.linalg.slogdet and np.linalg.cholesky against float64 central
+"""np.tensordot, np.linalg.slogdet, cholesky, eigh and eigvalsh against float64 central
 differences, unannotated (helpers decide at run time) and annotated (written out)."""
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ def _linalg_cases():
     yield case("cholesky-of-gram", "b", "np.sum(np.linalg.cholesky(b @ b.T + 3.0 * np.eye(3)) ** 3)", N(3, 3))
     yield case("cholesky-logdet", "a", "2 * np.sum(np.log(np.diagonal(np.linalg.cholesky(a))))", WC(4, 4))
     yield case("det-2d", "a", "np.linalg.det(a) ** 2", WC(3, 3))
+    # random matrices have distinct eigenvalues; the losses on eigenvectors do not depend on
+    # their signs, which LAPACK picks
+    yield case("eigvalsh", "a", "np.linalg.eigvalsh(a)", N(4, 4))
+    yield case("eigvalsh-batched", "a", "np.linalg.eigvalsh(a)", N(2, 3, 3))
+    yield case("eigvalsh-largest", "a", "np.max(np.linalg.eigvalsh(a @ a.T))", N(3, 3))
+    yield case("eigh-values", "a", "np.linalg.eigh(a)[0]", N(4, 4))
+    yield case("eigh-vectors", "a", "np.linalg.eigh(a)[1] ** 2", N(4, 4))
+    yield case("eigh-vectors-batched", "a", "np.linalg.eigh(a)[-1] ** 2", N(2, 3, 3))
+    yield case("eigh-both", "a", "w, U = np.linalg.eigh(a)\nreturn np.sum((U * w) ** 2 * np.arange(4.0))",
+               N(4, 4))
+    yield case("eigh-function-of-matrix", "a", "w, U = np.linalg.eigh(a)\nreturn (U * np.exp(w)) @ U.T", N(3, 3))
 
 
 CASES = list(_tensordot_cases()) + list(_linalg_cases())
@@ -62,6 +73,14 @@ def test_cholesky_reads_the_lower_triangle_only(tmp_path):
     assert np.all(np.triu(da, 1) == 0) and np.all(da[np.tril_indices(3)] != 0)
 
 
+def test_eigh_reads_the_lower_triangle_only(tmp_path):
+    """Like cholesky: NumPy's eigh never reads above the diagonal, so da is zero there."""
+    fn = derive(tmp_path, "a", "w, U = np.linalg.eigh(a)\nreturn np.sum(w ** 3) + np.sum(U[:, 0] ** 4)")
+    a = np.random.default_rng(3).standard_normal((4, 4))
+    (da,) = fn.backward(a)
+    assert np.all(np.triu(da, 1) == 0) and np.all(da[np.tril_indices(4)] != 0)
+
+
 def test_tensordot_written_out_when_ranks_are_known(tmp_path):
     fn = derive(tmp_path, 'a: "f[3, 4, 5]", b: "f[5, 3, 2]"', "np.sum(np.tensordot(a, b, axes=([0, 2], [1, 0])) ** 2)")
     assert "da = np.transpose(np.tensordot(dtensordot_a, b, axes=([1], [2])), (2, 0, 1))  # (3, 4, 5)" in fn.source
@@ -83,6 +102,9 @@ def test_slogdet_reads_like_the_identity(tmp_path):
     ("a", "np.linalg.slogdet(a)", "np.linalg.slogdet returns two results"),
     ("a", "s, l, x = np.linalg.slogdet(a)\nreturn l", "returns 2 results (sign, logabsdet), unpacked here into 3"),
     ("a", "np.linalg.cholesky(a, upper=True)", "argument 'upper=' of np.linalg.cholesky is not supported"),
+    ("a", "np.linalg.eigh(a)", "np.linalg.eigh returns two results"),
+    ("a", "w, U, V = np.linalg.eigh(a)\nreturn w", "returns 2 results (eigenvalues, eigenvectors), unpacked here into 3"),
+    ("a", "np.linalg.eigh(a, UPLO='U')[0]", "argument 'UPLO=' of np.linalg.eigh is not supported"),
 ])
 def test_misuse_is_refused_with_its_line(tmp_path, params, body, message):
     with pytest.raises(gradgen.GradgenError) as info:

@@ -155,6 +155,33 @@ def test_more_functions_annotated(c):
     run_case(c)
 
 
+@pytest.mark.parametrize("params, body, shapes", [
+    ("a, b", "np.inner(a, b)", [(3, 4), (5, 4)]),
+    ('a: "f[3, 4]", b: "f[5, 4]"', "np.inner(a, b)", [(3, 4), (5, 4)]),
+    ("a, b", "np.inner(a, b)", [(2, 3, 4), ()]),
+    ("a, b", "np.vdot(a, b)", [(2, 3), (6,)]),
+    ("x", "np.diff(x, 2, axis=0)", [(5, 3)]),
+    ("x", "np.sort(x, axis=None)", [(3, 4)]),
+    ("x", "np.average(x, axis=0)", [(3, 4)]),
+    ("x", "np.fliplr(x)", [(3, 4)]),
+    ("x", "np.asarray(x) * np.full_like(x, 2.0)", [(3,)]),
+    ("x", "np.array(x, dtype=np.float64)", [(3,)]),
+    ("x", "np.degrees(np.fabs(x))", [(3,)]),
+    ("a, b", "np.logaddexp2(a, b)", [(3, 4), (4,)]),
+    ("a, b", "np.column_stack([a, b])", [(4,), (4, 2)]),
+    ("a", "np.linalg.eigvalsh(a)", [(3, 3)]),
+    ("a", "np.linalg.eigh(a)[1] ** 2", [(2, 3, 3)]),
+])
+def test_float32_in_float32_out(params, body, shapes, tmp_path):
+    """Each function's gradient keeps a float32 input's precision."""
+    fn = derive(tmp_path, params, f"np.sum({body} ** 2)")
+    rng = np.random.default_rng(5)
+    args = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+    for arg, grad in zip(args, fn.backward(*args)):
+        assert grad.dtype == np.float32, (body, grad.dtype)
+        assert np.shape(grad) == np.shape(arg)
+
+
 def test_sort_sends_each_adjoint_to_where_its_value_was(tmp_path):
     fn = derive(tmp_path, "x, w", "np.sum(np.sort(x) * w)")
     dx, dw = fn.backward(np.array([3.0, 1.0, 2.0]), np.array([10.0, 20.0, 30.0]))
