@@ -38,7 +38,8 @@ BINARY_FUNCS = frozenset({"arctan2", "hypot", "logaddexp", "logaddexp2"})
 CONVERSIONS = {"asarray": "a", "asanyarray": "a", "ascontiguousarray": "a", "array": "object"}
 
 # np.<name>(a, axis=None, keepdims=False) -> reduction primitive
-REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "amax": "max", "min": "min", "amin": "min"}
+REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "amax": "max", "min": "min", "amin": "min",
+              "nansum": "nansum", "nanmean": "nanmean"}
 
 # functions whose result carries no gradient, whatever their arguments
 NONDIFF = frozenset({
@@ -96,6 +97,7 @@ ARRAY_FUNCS = {
     "linalg.inv": ("inv", ["a"], ["a"], [], [], 1),
     "linalg.cholesky": ("cholesky", ["a"], ["a"], [], [], 1),
     "linalg.eigvalsh": ("eigvalsh", ["a"], ["a"], [], [], 1),
+    "linalg.svdvals": ("svdvals", ["x"], ["x"], [], [], 1),
     "linalg.det": ("det", ["a"], ["a"], [], [], 1),
     "linalg.solve": ("solve", ["a", "b"], ["a", "b"], [], [], 2),
     "linalg.norm": ("norm", ["x", "ord", "axis", "keepdims"], ["x"], ["ord", "axis", "keepdims"], [], 1),

@@ -325,7 +325,7 @@ class _Parser:
         if out.shape is not None:
             out.rank = len(out.shape)
         if op not in ("nondiff", "getitem", "reshape", "transpose", "copy", "concatenate", "stack") \
-                and any(v.dtype == "float" for v in inputs) or op in api.UNARY_OPS or op in ("div", "mean", "var", "std", "inv", "det", "solve", "norm", "expit",
+                and any(v.dtype == "float" for v in inputs) or op in api.UNARY_OPS or op in ("div", "mean", "nanmean", "var", "std", "inv", "det", "solve", "norm", "expit",
                                         "logit", "erf", "gammaln", "logsumexp", "softmax_fn",
                                         "log_softmax_fn"):
             out.dtype = "float"  # arithmetic with a float gives a float
@@ -727,6 +727,15 @@ class _Parser:
             return self._node("nondiff", inputs, template, hint=fname)
         if fname == "einsum":
             return self._einsum(call)
+        if fname == "linalg.svd":  # the singular values alone: compute_uv=False
+            bound = self._bind_args(call, ["a", "full_matrices", "compute_uv", "hermitian"], 1, label)
+            if self._literal(bound.get("compute_uv"), "compute_uv", lambda v: isinstance(v, bool)) is not False:
+                raise self.ctx.error(call, "np.linalg.svd with its singular vectors is not supported",
+                                     hint="for the singular values write np.linalg.svd(a, compute_uv=False) "
+                                     "or np.linalg.svdvals(a)")
+            a = self._lower(bound["a"])
+            return self._node("svdvals", [a], _rebuild(call, {id(bound["a"]): a.ref()}), diff=(0,),
+                              attrs={"roles": {"x": 0}}, hint=_hint_of(call, "svdvals"))
         if fname in api.ARRAY_FUNCS:
             return self._array_call(call, fname, api.ARRAY_FUNCS[fname])
         if fname in api.NONDIFF:

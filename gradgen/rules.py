@@ -186,6 +186,8 @@ def _reduction(node, position, x):
         call.literals["count"] = _count(x, axis)
     if node.op in ("max", "min"):
         call.temps["selected"] = f"{x.hint}_is_{node.op}"
+    if node.op == "nanmean":
+        call.temps["kept"] = f"{x.hint}_not_nan"
     return call
 
 
@@ -473,6 +475,7 @@ _HANDLERS = {
     "cos": _unary, "copy": _copy, "maximum": _extremum, "minimum": _extremum, "where": _where,
     "matmul": _matmul, "dot": _matmul, "outer": _matmul, "transpose": _transpose,
     "sum": _reduction, "mean": _reduction, "max": _reduction, "min": _reduction,
+    "nansum": _reduction, "nanmean": _reduction,
     "reshape": _reshape, "getitem": _getitem, "concatenate": _join, "stack": _join,
     "clip": _clip, "einsum": _einsum, "user": _user, "split": _split, "slogdet": _slogdet, "eigh": _eigh,
     "tensordot": _tensordot, "inner": _inner, "vdot": _vdot,
@@ -484,7 +487,8 @@ _HANDLERS.update({op: _special for op in ("expit", "logit", "erf", "gammaln", "l
 _HANDLERS.update({op: _array for op in ("prod", "var", "std", "cumsum", "swapaxes", "moveaxis", "flip",
                                         "roll", "broadcast_to", "triu", "tril", "diag", "diagonal",
                                         "trace", "diff", "sort", "take", "take_along_axis", "tile", "repeat", "pad",
-                                        "inv", "det", "solve", "norm", "astype", "cholesky", "eigvalsh")})
+                                        "inv", "det", "solve", "norm", "astype", "cholesky", "eigvalsh",
+                                        "svdvals")})
 _HANDLERS.update({op: _unary for op in UNARY_OPS})
 
 SUPPORTED_OPS = frozenset(_HANDLERS)

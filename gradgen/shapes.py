@@ -337,7 +337,7 @@ def infer_shape(node, values):
         return outer(*ins)
     if op == "transpose":
         return transpose(ins[0], attrs.get("axes"))
-    if op in ("sum", "mean", "max", "min"):
+    if op in ("sum", "mean", "max", "min", "nansum", "nanmean"):
         return reduce(ins[0], attrs["axis"], attrs["keepdims"])
     if op == "reshape":
         return reshape(ins[0], attrs.get("dims"))
@@ -379,6 +379,10 @@ def infer_shape(node, values):
         return ins[0]
     if op == "eigvalsh" and ins[0] is not None:
         return ins[0][:-1]
+    if op == "svdvals" and ins[0] is not None and len(ins[0]) >= 2:
+        m, n = ins[0][-2:]
+        known = m is not None and n is not None and not m.factors and not n.factors
+        return ins[0][:-2] + (min(m, n, key=lambda d: d.coef) if known else m if m == n else None,)
     if op == "det" and ins[0] is not None:
         return ins[0][:-2]
     if op == "solve":

@@ -24,7 +24,7 @@ FORMS = [
     ("np.maximum(x, 0.0)", "x"), ("np.maximum(a, b)", "a, b"), ("np.minimum(a, b)", "a, b"),
     ("np.clip(x, lo, hi)", "x, lo, hi"), ("np.where(c > 0, a, b)", "c, a, b"),
     ("1 / (1 + np.exp(-z))", "z"),
-    ("np.sum(x, axis=0)", "x"), ("x.mean(axis=1, keepdims=True)", "x"), ("np.max(x, axis=-1)", "x"),
+    ("np.sum(x, axis=0)", "x"), ("np.nansum(x, axis=0)", "x"), ("x.mean(axis=1, keepdims=True)", "x"), ("np.max(x, axis=-1)", "x"),
     ("np.prod(x, axis=0)", "x"), ("np.var(x, axis=0, ddof=1)", "x"), ("np.std(x)", "x"),
     ("np.cumsum(x, axis=1)", "x"), ("np.diff(x, axis=0)", "x"), ("np.sort(x, axis=-1)", "x"),
     ("np.linalg.norm(x)", "x"),
@@ -41,7 +41,7 @@ FORMS = [
     ("np.split(x, 2, axis=1)[0]", "x"), ("np.tensordot(a, b, axes=1)", "a, b"),
     ("np.linalg.inv(a)", "a"), ("np.linalg.det(a)", "a"), ("np.linalg.slogdet(a)[1]", "a"),
     ("np.linalg.solve(a, b)", "a, b"), ("np.linalg.cholesky(a)", "a"),
-    ("np.linalg.eigvalsh(a)", "a"),
+    ("np.linalg.eigvalsh(a)", "a"), ("np.linalg.svd(a, compute_uv=False)", "a"),
     ("x.astype(np.float32)", "x"), ("np.asarray(x)", "x"),
 ]
 

@@ -1,4 +1,4 @@
-"""np.tensordot, np.linalg.slogdet, cholesky, eigh and eigvalsh against float64 central
+"""np.tensordot, np.linalg.slogdet, cholesky, eigh, eigvalsh and svd's singular values against float64 central
 differences, unannotated (helpers decide at run time) and annotated (written out)."""
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ def _linalg_cases():
     yield case("eigh-vectors-batched", "a", "np.linalg.eigh(a)[-1] ** 2", N(2, 3, 3))
     yield case("eigh-both", "a", "w, U = np.linalg.eigh(a)\nreturn np.sum((U * w) ** 2 * np.arange(4.0))",
                N(4, 4))
+    yield case("svdvals", "a", "np.linalg.svdvals(a)", N(4, 3))
+    yield case("svd-values", "a", "np.linalg.svd(a, compute_uv=False)", N(3, 5))
+    yield case("svd-values-batched", "a", "np.linalg.svd(a, False, False) ** 2", N(2, 3, 3))
+    yield case("svd-values-top", "a", "np.max(np.linalg.svdvals(a @ a.T + a))", N(3, 3))
     yield case("eigh-function-of-matrix", "a", "w, U = np.linalg.eigh(a)\nreturn (U * np.exp(w)) @ U.T", N(3, 3))
 
 
@@ -105,6 +109,8 @@ def test_slogdet_reads_like_the_identity(tmp_path):
     ("a", "np.linalg.eigh(a)", "np.linalg.eigh returns two results"),
     ("a", "w, U, V = np.linalg.eigh(a)\nreturn w", "returns 2 results (eigenvalues, eigenvectors), unpacked here into 3"),
     ("a", "np.linalg.eigh(a, UPLO='U')[0]", "argument 'UPLO=' of np.linalg.eigh is not supported"),
+    ("a", "U, s, Vt = np.linalg.svd(a)\nreturn s", "np.linalg.svd with its singular vectors is not supported"),
+    ("a", "np.linalg.svd(a, compute_uv=True)", "np.linalg.svd with its singular vectors is not supported"),
 ])
 def test_misuse_is_refused_with_its_line(tmp_path, params, body, message):
     with pytest.raises(gradgen.GradgenError) as info:

@@ -139,6 +139,16 @@ def _more_cases():
     yield case("full_like", "x", "np.full_like(x, 2.0) * x", N(3, 4))
     yield case("full_like-keyword", "x", "x * np.full_like(x, fill_value=0.5)", N(3))
     yield case("heaviside", "x", "np.heaviside(x, 0.5) * x ** 2", S(5))
+    yield case("nansum", "x", "np.nansum(x)", N(3, 4))
+    yield case("nansum-axis", "x", "np.nansum(x, axis=1)", N(3, 4))
+    yield case("nanmean", "x", "np.nanmean(x) * x", N(3, 4))
+    yield case("nanmean-axis-keepdims", "x", "x - np.nanmean(x, axis=0, keepdims=True)", N(3, 4))
+    # entries that are nan get no gradient; the mask puts nan where the data is missing
+    mask = np.array([[True, False, False, True]] * 3)
+    yield case("nansum-skips-nan", "x, m", "np.nansum(np.where(m, np.nan, x) ** 2, axis=1)", N(3, 4), K(mask))
+    yield case("nanmean-skips-nan", "x, m", "np.nanmean(np.where(m, np.nan, x) ** 2, axis=0)", N(3, 4),
+               K(np.eye(3, 4, dtype=bool)))
+    yield case("nanmean-skips-nan-all", "x, m", "np.nanmean(np.where(m, np.nan, x) * 3.0)", N(3, 4), K(mask))
     for sa, sb in PAIRS:
         label = f"logaddexp2-{shape_label(sa)}&{shape_label(sb)}"
         yield case(label, "a, b", "np.logaddexp2(a, b)", spec_for(sa, "normal"), spec_for(sb, "normal"))
@@ -171,6 +181,8 @@ def test_more_functions_annotated(c):
     ("a, b", "np.column_stack([a, b])", [(4,), (4, 2)]),
     ("a", "np.linalg.eigvalsh(a)", [(3, 3)]),
     ("a", "np.linalg.eigh(a)[1] ** 2", [(2, 3, 3)]),
+    ("a", "np.linalg.svd(a, compute_uv=False)", [(4, 3)]),
+    ("x", "np.nanmean(x, axis=1) + np.nansum(x)", [(3, 4)]),
 ])
 def test_float32_in_float32_out(params, body, shapes, tmp_path):
     """Each function's gradient keeps a float32 input's precision."""
