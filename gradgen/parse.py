@@ -727,6 +727,14 @@ class _Parser:
             return self._node("nondiff", inputs, template, hint=fname)
         if fname == "einsum":
             return self._einsum(call)
+        if fname in ("convolve", "correlate"):
+            bound = self._bind_args(call, ["a", "v", "mode"], 2, label)
+            mode = self._literal(bound.get("mode"), "mode", lambda m: m in ("full", "same", "valid"))
+            a, v = self._lower(bound["a"]), self._lower(bound["v"])
+            template = _rebuild(call, {id(bound["a"]): a.ref(), id(bound["v"]): v.ref()})
+            default = "full" if fname == "convolve" else "valid"
+            return self._node(fname, [a, v], template, diff=(0, 1), attrs={"mode": mode or default},
+                              hint=_hint_of(call, fname), rank=1)
         if fname == "linalg.svd":  # the singular values alone: compute_uv=False
             bound = self._bind_args(call, ["a", "full_matrices", "compute_uv", "hermitian"], 1, label)
             if self._literal(bound.get("compute_uv"), "compute_uv", lambda v: isinstance(v, bool)) is not False:
@@ -1141,9 +1149,11 @@ class _Parser:
             if isinstance(inner, ast.Attribute) and inner.attr == "inf" and isinstance(inner.value, ast.Name) \
                     and self.scope.kind(inner.value.id) == "numpy":
                 value = sign * float("inf")  # ord=np.inf, ord=-np.inf
-        if value is _NOT_LITERAL or not check(value):
-            raise self.ctx.error(node, f"{what} must be written as a literal here",
-                                 hint=_LITERAL_HINTS.get(what, f"write {what}=True or {what}=False"))
+        hint = _LITERAL_HINTS.get(what, f"write {what}=True or {what}=False")
+        if value is _NOT_LITERAL:
+            raise self.ctx.error(node, f"{what} must be written as a literal here", hint=hint)
+        if not check(value):
+            raise self.ctx.error(node, f"{what}={value!r} is not supported here", hint=hint)
         return value
 
     def _transpose(self, call, a_expr, axes_expr, receiver=False) -> Value:
@@ -1192,6 +1202,7 @@ class _Parser:
 
 _NOT_LITERAL = object()
 _LITERAL_HINTS = {"axis": "write axis=0, axis=-1 or axis=(0, 1)",
+                  "mode": "write mode='full', mode='same' or mode='valid'",
                   "axes": "write the permutation out, e.g. axes=(1, 0, 2)",
                   "ord": "write ord=2, ord='fro', ord=np.inf or ord=-np.inf"}
 _OP_SYMBOL = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "FloorDiv": "//", "Mod": "%",

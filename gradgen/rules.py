@@ -172,6 +172,15 @@ def _vdot(node, position, x):
                     literals={"same": same})
 
 
+def _convolution(node, position, x):
+    """np.convolve / np.correlate of vectors: the full result's adjoint correlated (convolved)
+    with the other input; a 'same' or 'valid' result is first put back in the full length."""
+    a, v = node.inputs
+    side = "av"[position]
+    return RuleCall("linalg", f"{node.op}_{side}", f"d{side}", values={"a": a, "v": v},
+                    literals={"mode": repr(node.attrs["mode"]), "full": node.attrs["mode"] == "full"})
+
+
 def _transpose(node, position, x):
     axes = node.attrs.get("axes")
     inverse = None if axes is None else repr(tuple(sorted(range(len(axes)), key=lambda i: axes[i])))
@@ -479,6 +488,7 @@ _HANDLERS = {
     "reshape": _reshape, "getitem": _getitem, "concatenate": _join, "stack": _join,
     "clip": _clip, "einsum": _einsum, "user": _user, "split": _split, "slogdet": _slogdet, "eigh": _eigh,
     "tensordot": _tensordot, "inner": _inner, "vdot": _vdot,
+    "convolve": _convolution, "correlate": _convolution,
 }
 _HANDLERS.update({op: _binary("elementwise", op) for op in BINARY_FUNCS})
 _HANDLERS.update({op: _stacked for op in ("hstack", "vstack", "dstack", "column_stack")})

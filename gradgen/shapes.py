@@ -371,6 +371,8 @@ def infer_shape(node, values):
         return _inner(*ins)
     if op == "vdot":
         return ()
+    if op in ("convolve", "correlate"):
+        return _convolution(*ins, attrs["mode"])
     if op == "sort" and ins[0] is not None:
         return (size(ins[0]),) if attrs["axis"] is None else ins[0]
     if op == "diff":
@@ -438,6 +440,19 @@ def _inner(a, b):
     if _clash(a[-1], b[-1]):
         raise ShapeMismatch(f"np.inner contracts the last axes of {show(a)} and {show(b)}, which differ")
     return a[:-1] + b[:-1]
+
+
+def _convolution(a, v, mode):
+    """np.convolve / np.correlate of two vectors: the length follows from the mode."""
+    if a is None or v is None or len(a) != 1 or len(v) != 1:
+        return (None,) if a is not None and v is not None and len(a) <= 1 and len(v) <= 1 else None
+    (n,), (m,) = a, v
+    if mode == "same" and n == m:
+        return a
+    if n is None or m is None or n.factors or m.factors:
+        return (None,)
+    n, m = n.coef, m.coef
+    return (Dim({"full": n + m - 1, "same": max(n, m), "valid": max(n, m) - min(n, m) + 1}[mode]),)
 
 
 def _diff(x, n, axis):

@@ -12,7 +12,8 @@ import re
 FORMS = [
     ("a + b", "a, b"), ("a - b", "a, b"), ("a * b", "a, b"), ("a / b", "a, b"), ("-x", "x"),
     ("x ** 3", "x"), ("a ** b", "a, b"), ("a @ b", "a, b"), ("np.dot(a, b)", "a, b"),
-    ("np.outer(a, b)", "a, b"), ("np.inner(a, b)", "a, b"), ("np.vdot(a, b)", "a, b"), ("x.T", "x"), ("np.transpose(x, (1, 0, 2))", "x"),
+    ("np.outer(a, b)", "a, b"), ("np.inner(a, b)", "a, b"), ("np.vdot(a, b)", "a, b"),
+    ("np.convolve(a, v)", "a, v"), ("np.correlate(a, v, 'same')", "a, v"), ("x.T", "x"), ("np.transpose(x, (1, 0, 2))", "x"),
     ("np.exp(x)", "x"), ("np.log(x)", "x"), ("np.tanh(x)", "x"), ("np.sqrt(x)", "x"),
     ("np.abs(x)", "x"), ("np.sin(x)", "x"), ("np.cos(x)", "x"), ("np.tan(x)", "x"),
     ("np.log1p(x)", "x"), ("np.expm1(x)", "x"), ("np.log2(x)", "x"), ("np.log10(x)", "x"),

@@ -168,6 +168,10 @@ CASES = [
         def f(x):
             return np.sum(np.diff(x, -1))
      """, "np.diff", "np.diff's n must be a whole number", "n=1"),
+    ("convolution mode", """
+        def f(a, v):
+            return np.sum(np.convolve(a, v, mode="circular"))
+     """, "circular", "mode='circular' is not supported here", "mode='full'"),
     ("builtin sum", """
         def f(x):
             return sum(x * x)

@@ -9,6 +9,8 @@ gradient."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -154,6 +156,35 @@ def _more_cases():
         yield case(label, "a, b", "np.logaddexp2(a, b)", spec_for(sa, "normal"), spec_for(sb, "normal"))
 
 
+def _convolution_cases():
+    """Every mode, with the first vector longer, shorter and as long as the second (NumPy
+    swaps them when the second is longer, which moves where 'same' cuts np.correlate)."""
+    for fn in ("convolve", "correlate"):
+        for mode in (None, "full", "same", "valid"):
+            for n, m in ((5, 3), (3, 5), (4, 4), (1, 3), (2, 4)):
+                arg = "" if mode is None else f", mode='{mode}'" if n == 4 else f", '{mode}'"
+                yield case(f"{fn}-{mode or 'default'}-{n}&{m}", "a, v", f"np.{fn}(a, v{arg})", N(n), N(m))
+    yield case("convolve-loss", "a, v", "np.sum(np.tanh(np.convolve(a, v, 'same')) ** 2)", N(7), N(3))
+    yield case("correlate-itself", "a", "np.correlate(a, a, 'full')", N(4))
+
+
+@pytest.mark.parametrize("c", list(_convolution_cases()))
+def test_convolve_correlate(c):
+    run_case(c)
+
+
+@pytest.mark.parametrize("c", list(annotated(_convolution_cases(), keep=lambda c: True, share=0.5)))
+def test_convolve_correlate_annotated(c):
+    run_case(c)
+
+
+def test_full_convolution_reads_as_the_identity(tmp_path):
+    fn = derive(tmp_path, 'a: "f[N]", v: "f[K]"', "y = np.convolve(a, v)\nreturn np.sum(y ** 2)")
+    assert re.search(r"da = np\.correlate\(dy, v, 'valid'\) +# \(N,\)", fn.source)
+    assert re.search(r"dv = np\.correlate\(dy, a, 'valid'\) +# \(K,\)", fn.source)
+    assert "_convolve_grad" not in fn.source
+
+
 @pytest.mark.parametrize("c", list(_more_cases()))
 def test_more_functions(c):
     run_case(c)
@@ -183,6 +214,8 @@ def test_more_functions_annotated(c):
     ("a", "np.linalg.eigh(a)[1] ** 2", [(2, 3, 3)]),
     ("a", "np.linalg.svd(a, compute_uv=False)", [(4, 3)]),
     ("x", "np.nanmean(x, axis=1) + np.nansum(x)", [(3, 4)]),
+    ("a, v", "np.convolve(a, v, 'same')", [(5,), (3,)]),
+    ("a, v", "np.correlate(a, v)", [(5,), (3,)]),
 ])
 def test_float32_in_float32_out(params, body, shapes, tmp_path):
     """Each function's gradient keeps a float32 input's precision."""
