@@ -8,9 +8,11 @@ subexpression that touches no differentiable value is kept whole as one
 from __future__ import annotations
 
 import ast
+import copy
+import keyword
 
 from . import numpy_api as api
-from .errors import SourceContext
+from .errors import GradgenError, SourceContext
 from .graph import Graph, Node, Param, Region, Statement, Value
 from . import shapes
 from .scope import ModuleScope
@@ -89,6 +91,8 @@ class _Parser:
         self.stmt: Statement | None = None
         self.region = Region()
         self._active_cache: dict[int, bool] = {}
+        self.inlining: list[str] = []  # the module functions whose bodies are being lowered in place
+        self.callee_dims: list[dict[str, shapes.Dim]] = []  # their dimension names -> the caller's
 
     # -- entry ---------------------------------------------------------------
 
@@ -154,6 +158,8 @@ class _Parser:
 
     def _begin(self, stmt: ast.stmt) -> Statement:
         self._active_cache = {}  # the environment changes between statements
+        if self.inlining:  # a called function's statements belong to the caller's statement
+            return self.stmt
         self.stmt = Statement(stmt.lineno, stmt.col_offset + 1, self.ctx.segment(stmt))
         self.region.statements.append(self.stmt)
         return self.stmt
@@ -236,6 +242,9 @@ class _Parser:
         if note is None or note.shape is None or not isinstance(stmt.target, ast.Name):
             return
         value = self.env[stmt.target.id]
+        if self.inlining:
+            self._callee_annotation(stmt.annotation, note.shape, value, f"'{stmt.target.id}' is annotated")
+            return
         if value.shape is None:
             value.shape, value.rank = note.shape, len(note.shape)
             return
@@ -288,7 +297,8 @@ class _Parser:
     def _bind(self, name: str, value: Value):
         if value.kind == "node" and not value.user:
             value.hint = name
-            value.user = True
+            # a called function's locals name its values, but give way to the caller's names
+            value.user = not self.inlining
         self.env[name] = value
 
     def _return(self, stmt: ast.Return):
@@ -390,7 +400,7 @@ class _Parser:
             local = self._local(expr)
             if local is not None:
                 return local
-        if not self._mentions_active(expr):
+        if not self._mentions_active(expr) and not self._calls_module_function(expr):
             return self._passive(expr)
         method = getattr(self, f"_lower_{type(expr).__name__}", None)
         if method is None:
@@ -399,6 +409,17 @@ class _Parser:
             raise self.ctx.error(expr, f"'{self.ctx.segment(expr)}' is not supported on "
                                  "differentiable values", hint=hint, construct=type(expr).__name__)
         return method(expr)
+
+    def _calls_module_function(self, expr: ast.expr) -> bool:
+        """Whether ``expr`` calls a function of this module, which must be written out even
+        where no gradient flows (the generated module cannot call it)."""
+        for sub in ast.walk(expr):
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+                name = sub.func.id
+                if name not in self.env and name not in self.locals and name not in self.rules \
+                        and self.scope.kind(name) == "function":
+                    return True
+        return False
 
     def _passive(self, expr: ast.expr) -> Value:
         """A value no gradient flows through: kept as the user wrote it."""
@@ -607,6 +628,8 @@ class _Parser:
             kind = self.scope.kind(path[0])
             if kind == "builtin":
                 return self._builtin_call(expr, path[0])
+            if kind == "function" and len(path) == 1:
+                return self._inline(expr, self.scope.bindings[path[0]])
             shown = ".".join(path)
             if kind == "numpy":
                 raise self.ctx.error(expr, f"np.{'.'.join(path[1:])} is not supported by gradgen yet",
@@ -632,6 +655,88 @@ class _Parser:
         if isinstance(func, ast.Attribute):
             return self._method_call(expr, func)
         raise self.ctx.error(expr, f"calling '{self.ctx.segment(func)}' is not supported")
+
+    def _inline(self, call: ast.Call, fn) -> Value:
+        """A call to a function defined in the same module: its body is lowered in place, with
+        its parameters bound to the call's values, so the generated code has it written out."""
+        name = self.ctx.segment(call.func)
+        if not isinstance(fn, ast.FunctionDef) or any(not _is_derive(d) for d in fn.decorator_list):
+            raise self.ctx.error(call, f"call to '{name}', a function gradgen cannot see into "
+                                 f"({'async' if not isinstance(fn, ast.FunctionDef) else 'decorated'}, line {fn.lineno})",
+                                 hint=f"register its adjoint: @gradgen.rule({name}); or compute it outside and "
+                                 "pass the result in")
+        if name in self.inlining:
+            raise self.ctx.error(call, f"'{name}' calls itself (through {' -> '.join(self.inlining + [name])})",
+                                 hint="gradgen writes called functions out in place, so recursion cannot be "
+                                 "differentiated; unroll it")
+        args = fn.args
+        if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+            raise self.ctx.error(call, f"'{name}' (line {fn.lineno}) takes *args, **kwargs, keyword-only or "
+                                 "positional-only parameters, which gradgen does not write out",
+                                 hint="give it plain positional parameters")
+        body = list(fn.body)
+        if body and _is_docstring(body[0]):
+            body = body[1:]
+        returns = [s for s in body if isinstance(s, ast.Return)]
+        if not body or not isinstance(body[-1], ast.Return) or len(returns) > 1 or body[-1].value is None:
+            raise self.ctx.error(call, f"'{name}' (line {fn.lineno}) must end with one 'return' of a value "
+                                 "for gradgen to write it out", hint="return once, as its last statement")
+        if isinstance(body[-1].value, (ast.Tuple, ast.List)):
+            raise self.ctx.error(body[-1].value, f"'{name}' returns several values, which gradgen does not "
+                                 "write out yet", hint=f"split '{name}' into one function per result")
+        params = [a.arg for a in args.args]
+        bound = self._bind_args(call, params, len(params) - len(args.defaults), f"'{name}'")
+        values = {p: self._lower(bound[p]) for p in params if p in bound}
+        saved = self.env, self.locals, self._active_cache
+        self.env, self._active_cache = {}, {}
+        self.inlining.append(name)
+        self.callee_dims.append({})
+        try:
+            for p, default in zip(params[len(params) - len(args.defaults):], args.defaults):
+                if p not in values:  # a default is worked out where the function was defined
+                    values[p] = self._lower(default)
+            for arg in args.args:
+                note = shapes.parse_annotation(arg.annotation)
+                if note is not None and note.shape is not None:
+                    self._callee_annotation(arg, note.shape, values[arg.arg], f"'{name}' annotates '{arg.arg}'")
+            body, rename = _renamed(fn, body, values)
+            self.env = {rename.get(p, p): v for p, v in values.items()}
+            self.locals = {rename.get(n, n) for n in _assigned_names(fn)}
+            for stmt in body[:-1]:
+                self._statement(stmt)
+            result = self._lower(body[-1].value)
+        except GradgenError as err:  # located in the called function: say which call led there
+            inside = err.lineno is not None and fn.lineno <= err.lineno <= fn.end_lineno
+            if inside and "called at line" not in err.message:
+                err.message += f" (in '{name}', called at line {call.lineno})"
+                err.args = (err._render(),)
+            raise
+        finally:
+            self.inlining.pop()
+            self.callee_dims.pop()
+            self.env, self.locals, self._active_cache = saved
+        return result
+
+    def _callee_annotation(self, at: ast.AST, written: tuple, value: Value, what: str):
+        """Check a value against a shape annotation in a called function. Its dimension names
+        are its own: each is bound to the caller's dimension where it first appears, and must
+        agree after that. A value of unknown shape learns what the annotation tells."""
+        dims = self.callee_dims[-1]
+        actual = value.shape
+        expected = []
+        for i, d in enumerate(written):
+            name = d.factors[0] if d is not None and d.coef == 1 and len(d.factors) == 1 else None
+            mine = dims.get(name) if name is not None else d if d is not None and not d.factors else None
+            theirs = actual[i] if actual is not None and i < len(actual) else None
+            if name is not None and name not in dims and theirs is not None:
+                dims[name] = theirs
+            expected.append(mine if mine is not None else theirs)
+        if actual is not None and (len(actual) != len(written) or any(
+                shapes._clash(a, b) for a, b in zip(actual, expected))):
+            raise self.ctx.error(at, f"{what} {shapes.show(written)}, but the value there has shape "
+                                 f"{shapes.show(actual)}", hint="fix the annotation or the call")
+        if actual is None and value.kind == "node":
+            value.shape, value.rank = tuple(expected), len(expected)
 
     def _numpy_function(self, call: ast.Call) -> str | None:
         """The NumPy function a call names ("exp", "linalg.solve"), however numpy was imported;
@@ -1326,6 +1431,36 @@ def _assigned_names(fn: ast.FunctionDef) -> set[str]:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
     return names
+
+
+def _renamed(fn: ast.FunctionDef, body: list[ast.stmt], values: dict[str, Value]):
+    """A called function's body with each parameter renamed after the value passed to it, so
+    the names gradgen makes up read like the caller's (``h1 @ W2``, not ``x @ W``); a name the
+    body already uses keeps the parameter's own."""
+    used = _assigned_names(fn) | {n.id for s in body for n in ast.walk(s) if isinstance(n, ast.Name)}
+    rename: dict[str, str] = {}
+    for param, value in values.items():
+        hint = value.hint
+        if hint != param and hint.isidentifier() and not keyword.iskeyword(hint) and hint not in used \
+                and hint not in rename.values():
+            rename[param] = hint
+    if not rename:
+        return body, rename
+
+    class _Rename(ast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id in rename:
+                return ast.copy_location(ast.Name(id=rename[node.id], ctx=node.ctx), node)
+            return node
+
+    return [_Rename().visit(copy.deepcopy(s)) for s in body], rename
+
+
+def _is_derive(decorator: ast.expr) -> bool:
+    """@gradgen.derive, @derive or @gradgen.derive(...): the function computes what it says."""
+    func = decorator.func if isinstance(decorator, ast.Call) else decorator
+    path = _dotted(func)
+    return path is not None and path[-1] == "derive"
 
 
 def _is_docstring(stmt) -> bool:

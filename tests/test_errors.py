@@ -108,13 +108,17 @@ CASES = [
         def f(x):
             return np.sum(np.i0(x))
      """, "np.i0", "np.i0 is not supported", "pass it in"),
-    ("unknown function", """
+    ("decorated function", """
+        def opaque(fn):
+            return fn
+
+        @opaque
         def helper(v):
             return v * 2
 
         def f(x):
             return np.sum(helper(x))
-     """, "helper(x)", "call to 'helper'", "compute it outside"),
+     """, "helper(x)", "call to 'helper', a function gradgen cannot see into (decorated", "compute it outside"),
     ("undefined name", """
         def f(x):
             return np.sum(x * SCALE)

@@ -132,8 +132,10 @@ REFUSED = {
     "recursion": (H + "def f(x):\n    y = f(x * 0.5)\n    return np.sum(y)\n", "f(x * 0.5)", "'f'", True),
     "recursion_return": (H + "def f(x):\n    return np.sum(x) + f(x * 0.5)\n", "f(x * 0.5)", "'f'", True),
     "unknown_function": (H + "def f(x):\n    y = foo(x)\n    return np.sum(y)\n", "foo", "foo", True),
-    "helper_function": (H + "def helper(v):\n    return v * 2\n\n\ndef f(x):\n    y = helper(x)\n"
-                        "    return np.sum(y)\n", "helper(x)", "helper", True),
+    "helper_function": (H + "def opaque(fn):\n    return fn\n\n\n@opaque\ndef helper(v):\n    return v * 2\n\n\n"
+                        "def f(x):\n    y = helper(x)\n    return np.sum(y)\n", "helper(x)", "helper", True),
+    "helper_recursion": (H + "def helper(v):\n    return helper(v * 0.5)\n\n\ndef f(x):\n    y = helper(x)\n"
+                         "    return np.sum(y)\n", "helper(v * 0.5)", "calls itself", True),
     "setitem": (H + "def f(x):\n    x[0] = 1.0\n    return np.sum(x)\n", "x[0]", "in place", True),
     "setitem_slice": (H + "def f(x, v):\n    y = x * 1.0\n    y[:, 1:] = v\n    return np.sum(y)\n",
                       "y[:, 1:]", "in place", True),

@@ -132,6 +132,10 @@ def test_unknown_function_hint_shows_how_to_register(tmp_path):
             import numpy as np
             import gradgen
 
+            def opaque(fn):
+                return fn
+
+            @opaque
             def mystery(x):
                 return x
 
