@@ -705,6 +705,8 @@ class _Parser:
             for stmt in body[:-1]:
                 self._statement(stmt)
             result = self._lower(body[-1].value)
+            if result.kind == "node" and not result.user and result.hint in _FALLBACK_HINTS.values():
+                result.hint = _hint_of(call, result.producer.op)  # layer_norm_x, not total
         except GradgenError as err:  # located in the called function: say which call led there
             inside = err.lineno is not None and fn.lineno <= err.lineno <= fn.end_lineno
             if inside and "called at line" not in err.message:
