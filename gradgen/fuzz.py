@@ -38,16 +38,25 @@ twice, the source name rebound, or one piece picked: ``np.split(x, 2, axis=k)[1]
 ``sign, logdet = np.linalg.slogdet(a)`` / ``np.linalg.slogdet(a)[1]``; ``np.tensordot`` with
 int and paired axes; ``np.linalg.cholesky``; ``np.linalg.norm`` with every matrix order over
 a pair of axes and every vector order along one; einsum with repeated letters ('ii->i',
-'ij,jj->i'), '...' and implicit outputs. slogdet and cholesky take well-conditioned
-matrices: ``M @ M.T + c * np.eye(n)`` built in the program, or parameters drawn that way
-(symmetric positive definite, or invertible with either sign of the determinant); the
-margin checks reject condition numbers above 1e4, singular values near 0 or too close to
-the next one (ord ±2, 'nuc'), ties of the largest (smallest) row / column sum or |entry| and
-entries near 0 (ord ±1, ±inf, p-norms). ``--basic`` keeps to the grammar above. Inputs
-also arrive as integer arrays or Python ints, Fortran-ordered, strided or read-only, and
-(when every float input is an array) again as float32, whose gradients must be float32
-(README: float32 in, float32 out) and agree with the float64 ones (checked after the
-central differences, so a wrong gradient is reported before a float32 one).
+'ij,jj->i'), '...' and implicit outputs; ``np.inner`` (last axes contracted, or a 0-d operand),
+``np.vdot`` (operands of one size in any shapes), ``np.diff`` (n and axis literals),
+``np.sort`` (an axis, ``axis=None``, ``kind='stable'``, the top or bottom k taken after),
+``np.average`` (no weights), ``np.logaddexp2``, ``np.deg2rad``/``radians``/``rad2deg``/``degrees``,
+``np.fabs``, ``np.fliplr``/``flipud``, ``np.asarray``/``array``/``asanyarray``/``ascontiguousarray``
+(maybe ``dtype=``), ``np.column_stack``/``dstack``/``hstack``/``vstack`` of a literal list or
+tuple, and ``np.full_like``/``np.heaviside`` as constants (a literal fill value / value at 0)
+multiplied into or added to differentiable values; ties in np.sort's output, and np.fabs's
+and np.heaviside's arguments near 0, are kinks the margin checks keep away from. slogdet
+and cholesky take well-conditioned matrices: ``M @ M.T + c * np.eye(n)`` built in the
+program, or parameters drawn that way (symmetric positive definite, or invertible with
+either sign of the determinant); the margin checks reject condition numbers above 1e4,
+singular values near 0 or too close to the next one (ord ±2, 'nuc'), ties of the largest
+(smallest) row / column sum or |entry| and entries near 0 (ord ±1, ±inf, p-norms).
+``--basic`` keeps to the grammar above. Inputs also arrive as integer arrays or Python ints,
+Fortran-ordered, strided or read-only, and (when every float input is an array) again as
+float32, whose gradients must be float32 (README: float32 in, float32 out) and agree with
+the float64 ones (checked after the central differences, so a wrong gradient is reported
+before a float32 one).
 
     python -m gradgen.fuzz --count 500 [--seed S] [--annotated] [--basic] [--engine hypothesis] [--shrink]
 
@@ -413,7 +422,7 @@ class _Gen:
             return self.leaf()
         kinds = ["unary"] * 4 + ["binary"] * 6 + ["reduce"] * 3 + ["matmul"] * 2 + ["shape"] * 3 + \
             ["index"] * 3 + ["where"] + ["join"] + ["maxmin"] * 2 + ["pow"] * 2 + ["pick"] + \
-            ["composite"] * 3 + (["extended"] * 5 if self.extended else [])
+            ["composite"] * 3 + (["extended"] * 5 + ["more"] * 3 if self.extended else [])
         kind = self.ch.choice(kinds)
         out = getattr(self, f"_{kind}")(depth)
         if out is None or not self.ok_shape(out.shape):
@@ -1033,6 +1042,269 @@ class _Gen:
             return self.call("{np}.einsum(%r, {0})" % spec, [a], shape)
         b = a if bshape == a.shape and self.ch.chance(0.3) else self._operand(bshape)
         return self.call("{np}.einsum(%r, {0}, {1})" % spec, [a, b], shape)
+
+    # -- more of NumPy: inner, vdot, diff, sort, average, logaddexp2, degrees, fabs, the
+    # -- fliplr/flipud flips, asarray and kin, the stacks, full_like / heaviside as constants
+
+    def _more(self, depth):
+        kind = self.ch.choice(["sort"] * 3 + ["diff"] * 2 + ["inner"] * 2 + ["vdot", "average", "degrees",
+                               "fabs", "logaddexp2", "flip", "convert", "convert"] + ["stack"] * 2 +
+                              ["fill"] * 2)
+        a = self.expr(depth - 1)
+        rank = len(a.shape)
+        if kind == "degrees":
+            fn = self.ch.choice(["deg2rad", "radians", "rad2deg", "degrees"])
+            out = self.call("{np}.%s({0})" % fn, [a], a.shape, positive=a.positive)
+            if fn in ("rad2deg", "degrees"):  # 57x: scaled back, so that exp and ** stay moderate
+                out = self.bin_node("*", E("const", attrs={"text": "0.02"}, shape=(), pyfloat=True), out)
+            return out
+        if kind == "fabs":
+            return self.call("{np}.fabs({0})", [a], a.shape, check="{K}.fabs({0})")
+        if kind == "logaddexp2":
+            b = self.other_operand(a, depth)
+            shape = broadcast(a.shape, b.shape)
+            if shape is None:
+                return None
+            x, y = (a, b) if self.ch.chance(0.5) else (b, a)
+            return self.call("{np}.logaddexp2({0}, {1})", [x, y], shape)
+        if kind == "convert":
+            return self._convert_of(a)
+        if kind == "fill":
+            return self._fill_of(a, depth)
+        if kind == "inner":
+            return self._inner_of(a)
+        if kind == "average":
+            return self._average_of(a)
+        if a.pyfloat:
+            return None
+        if kind == "vdot":
+            return self._vdot_of(a)
+        if kind == "sort":
+            return self._sort_of(a)
+        if not rank:
+            return None
+        if kind == "diff":
+            return self._diff_of(a)
+        if kind == "flip":
+            if rank >= 2 and self.ch.chance(0.5):
+                return self.call("{np}.fliplr({0})", [a], a.shape, positive=a.positive)
+            return self.call("{np}.flipud({0})", [a], a.shape, positive=a.positive)
+        if kind == "stack":
+            return self._stack_of(a)
+        return None
+
+    def _sort_of(self, a):
+        """np.sort along an axis (the default last one, axis=k, axis=None), maybe kind='stable',
+        maybe the top k of it; ties are the kinks (the margin check skips them)."""
+        rank = len(a.shape)
+        r = self.ch.int(0, 9)
+        if not rank or r < 2:  # the flattened array, sorted
+            axis, args = None, ["axis=None"]
+            shape = (_prod(a.shape),)
+        else:
+            axis = self.ch.int(-rank, rank - 1)
+            if r < 5:
+                axis, args = -1, []
+            else:
+                args = [f"axis={axis}" if self.ch.chance(0.7) else str(axis)]
+            shape = a.shape
+        if self.ch.chance(0.15):
+            args.append("kind='stable'" if args or self.ch.chance(0.5) else "-1, 'stable'")
+        user = "{np}.sort(" + ", ".join(["{0}"] + args) + ")"
+        check = "{K}.sort({0}, %r)" % axis
+        last = len(shape) - 1
+        if (axis is None or axis % rank == last) and self.length(shape[-1]) >= 2 and self.ch.chance(0.25):
+            k = self.ch.int(1, self.length(shape[-1]) - 1)  # the k largest (or smallest)
+            top = self.ch.chance(0.6)
+            suffix = "[..., %s]" % (f"-{k}:" if top else f":{k}")
+            if len(shape) == 1 and self.ch.chance(0.5):
+                suffix = "[%s]" % (f"-{k}:" if top else f":{k}")
+            user, check = user + suffix, check + suffix
+            shape = shape[:-1] + (self.anon_dim(k),)
+        return self.call(user, [a], shape, check=check, positive=a.positive)
+
+    def _diff_of(self, a):
+        """np.diff(a, n, axis): the axis shortened by n (n = 0 leaves it as it is)."""
+        rank = len(a.shape)
+        axis = -1 if self.ch.chance(0.4) else self.ch.int(-rank, rank - 1)
+        length = self.length(a.shape[axis])
+        n = self.ch.choice([1, 1, 1, 2, 2, 3, 0])
+        if n >= length:
+            n = 0 if length <= 1 or self.ch.chance(0.3) else length - 1
+        args = []
+        if n != 1 or self.ch.chance(0.2):
+            args.append(f"n={n}" if self.ch.chance(0.4) else str(n))
+        if axis != -1 or self.ch.chance(0.2):  # positional only after a positional n
+            positional = args and not args[0].startswith("n=") and self.ch.chance(0.3)
+            args.append(str(axis) if positional else f"axis={axis}")
+        d = a.shape[axis] if n == 0 else self.anon_dim(length - n)
+        shape = tuple(d if i == axis % rank else e for i, e in enumerate(a.shape))
+        return self.call("{np}.diff(" + ", ".join(["{0}"] + args) + ")", [a], shape)
+
+    def _inner_of(self, a):
+        """np.inner(a, b): the last axes contract (a 0-d operand multiplies)."""
+        rank = len(a.shape)
+        if not rank or self.ch.chance(0.1):  # a scalar operand
+            if rank:
+                b = self.leaf(pred=lambda v: v.shape == (), shape=())
+            else:
+                b = self.leaf(pred=lambda v: self.ok_shape(v.shape) and len(v.shape) <= 2)
+            if a.pyfloat and b.pyfloat:
+                return None
+            x, y = (a, b) if self.ch.chance(0.5) else (b, a)
+            return self.call("{np}.inner({0}, {1})", [x, y], b.shape if not rank else a.shape)
+        k = a.shape[-1]
+        bshape = tuple(self.dim(allow_one=False) for _ in range(self.ch.choice([0, 0, 1, 1, 2]))) + (k,)
+        swap = self.ch.chance(0.35)
+        out = (bshape[:-1] + a.shape[:-1]) if swap else (a.shape[:-1] + bshape[:-1])
+        if not self.ok_shape(bshape) or not self.ok_shape(out):
+            return None
+        b = a if bshape == a.shape and self.ch.chance(0.3) else self._operand(bshape)
+        x, y = (b, a) if swap else (a, b)
+        return self.call("{np}.inner({0}, {1})", [x, y], out)
+
+    def _vdot_of(self, a):
+        """np.vdot(a, b): both flattened, so b has a's size in any shape."""
+        n = self.size(a.shape)
+        r = self.ch.int(0, 4)
+        if r == 0:
+            bshape = a.shape
+        elif r == 1:
+            bshape = (_prod(a.shape),)
+        elif r == 2:
+            bshape = a.shape[::-1]
+        else:
+            bshape = tuple(self.anon_dim(f) for f in _factorize(n, self.ch))
+        b = a if bshape == a.shape and self.ch.chance(0.3) else self._operand(bshape)
+        x, y = (a, b) if self.ch.chance(0.5) else (b, a)
+        return self.call("{np}.vdot({0}, {1})", [x, y], ())
+
+    def _average_of(self, a):
+        """np.average without weights: the mean (over axis=None, an int or a tuple)."""
+        rank = len(a.shape)
+        axis = None if a.pyfloat else self._axis_for(rank)
+        keepdims = not a.pyfloat and self.ch.chance(0.3)
+        args = []
+        if axis is not None:
+            args.append(f"axis={axis!r}" if keepdims or self.ch.chance(0.7) else repr(axis))
+        if keepdims:
+            args.append("keepdims=True")
+        return self.call("{np}.average(" + ", ".join(["{0}"] + args) + ")", [a],
+                         self._reduced(a.shape, axis, keepdims), positive=a.positive)
+
+    def _convert_of(self, a):
+        """np.asarray / np.array / np.asanyarray / np.ascontiguousarray, maybe with dtype=
+        (float64: the values unchanged). np.ascontiguousarray gives a 0-d input one axis."""
+        fn = self.ch.choice(["asarray", "asarray", "array", "asanyarray", "ascontiguousarray"])
+        dtype = self.ch.choice([None, None, None, "{np}.float64", "float", "{np}.double"])
+        args = ["{0}"]
+        if dtype is not None:
+            args.append(f"dtype={dtype}" if self.ch.chance(0.7) else dtype)
+        shape = a.shape
+        if fn == "ascontiguousarray" and not shape:
+            shape = (ONE,)
+        return self.call("{np}.%s(%s)" % (fn, ", ".join(args)), [a], shape, positive=a.positive)
+
+    def _fill_of(self, a, depth):
+        """np.full_like(t, c) and np.heaviside(t, c): constants of t's shape (no gradient through
+        t), mostly multiplied into or added to a differentiable value."""
+        if self.ch.chance(0.5):
+            fill = self.ch.choice(["2.0", "0.5", "-1.5", "3", "SCALE"])
+            if fill == "SCALE":
+                self.constants["SCALE"] = 0.75
+            args = ["{0}", f"fill_value={fill}" if self.ch.chance(0.3) else fill]
+            # without dtype= an integer array gives integers (np.full_like(ints, 0.75) is 0),
+            # and central differences, which perturb it as floats, would see another function:
+            # with a parameter passed as integers so far (a may read it), dtype=float always
+            dtype = self.ch.chance(0.3) or any(p.intvalued for p in self.params)
+            if dtype:
+                args.append("dtype=float")
+            template = "{np}.full_like(%s)" % ", ".join(args)
+            positive = dtype and not fill.startswith("-")
+            c = self.call(template, [a], a.shape, dparams=frozenset(), positive=positive)
+        else:
+            at0 = self.ch.choice(["0.5", "0.0", "1.0", "0.5"])
+            c = self.call("{np}.heaviside({0}, %s)" % at0, [a], a.shape,
+                          check="{K}.heaviside({0}, %s)" % at0, dparams=frozenset())
+        r = self.ch.int(0, 9)
+        if r < 2:
+            return c
+        if r < 5:
+            b = a  # the same value, scaled by a step of itself (np.heaviside(x, 0.5) * x ** 2)
+            if self.ch.chance(0.5):
+                b = self.pow_node(a, "2")
+        else:
+            b = self.other_operand(a, depth)
+        x, y = (c, b) if self.ch.chance(0.5) else (b, c)
+        out = self.bin_node(self.ch.choice(["*", "*", "+", "-"]), x, y)
+        return out if out.shape is not None else None
+
+    def _stack_of(self, a):
+        """np.column_stack / np.dstack (and np.hstack / np.vstack) of a literal list or tuple:
+        a with copies of itself, live values or new parameters that fit."""
+        rank = len(a.shape)
+        fn = self.ch.choice(["column_stack", "column_stack", "dstack", "dstack", "hstack", "vstack"])
+        # per fn: the axis joined after NumPy's atleast_nd, the other parts' shapes (each with
+        # the width it adds), and the result's shape around the joined axis
+        if fn == "column_stack":
+            if rank == 1:
+                options = [lambda: ((a.shape[0],), 1)] * 2 + [lambda: self._widen((a.shape[0],), ())]
+                head, tail = (a.shape[0],), ()
+                own = 1
+            else:
+                options = [lambda: self._widen(a.shape[:1], a.shape[2:])]
+                if rank == 2:
+                    options.append(lambda: ((a.shape[0],), 1))
+                head, tail = a.shape[:1], a.shape[2:]
+                own = self.length(a.shape[1])
+        elif fn == "dstack":
+            if rank == 1:
+                options = [lambda: (a.shape, 1)]
+                head, tail = (ONE, a.shape[0]), ()
+                own = 1
+            elif rank == 2:
+                options = [lambda: (a.shape, 1)] * 2 + [lambda: self._widen(a.shape, ())]
+                head, tail = a.shape, ()
+                own = 1
+            else:
+                options = [lambda: self._widen(a.shape[:2], a.shape[3:])]
+                head, tail = a.shape[:2], a.shape[3:]
+                own = self.length(a.shape[2])
+        elif fn == "hstack":
+            axis = 0 if rank == 1 else 1
+            options = [lambda: self._widen(a.shape[:axis], a.shape[axis + 1:])]
+            head, tail = a.shape[:axis], a.shape[axis + 1:]
+            own = self.length(a.shape[axis])
+        else:  # vstack
+            if rank == 1:
+                options = [lambda: (a.shape, 1)] * 2 + [lambda: self._widen((), a.shape)]
+                head, tail = (), a.shape
+                own = 1
+            else:
+                options = [lambda: self._widen((), a.shape[1:])]
+                head, tail = (), a.shape[1:]
+                own = self.length(a.shape[0])
+        parts, total = [a], own
+        for _ in range(self.ch.choice([1, 1, 2])):
+            shape, width = self.ch.choice(options)()
+            if shape == a.shape and self.ch.chance(0.35):
+                parts.append(a)
+            else:
+                parts.append(self._operand(shape))
+            total += width
+        k = self.ch.int(0, len(parts) - 1)
+        parts[0], parts[k] = parts[k], parts[0]
+        out = head + (self.anon_dim(total),) + tail
+        if not self.ok_shape(out):
+            return None
+        items = ", ".join("{%d}" % i for i in range(len(parts)))
+        seq = f"[{items}]" if self.ch.chance(0.6) else f"({items})"
+        return self.call("{np}.%s(%s)" % (fn, seq), parts, out)
+
+    def _widen(self, head, tail):
+        """A part of shape head + (d,) + tail, and its width d."""
+        d = self.dim(allow_one=True)
+        return head + (d,) + tail, self.length(d)
 
     # -- composites gradgen fuses (simplify.py), and common idioms -----------------------
 
@@ -2146,6 +2418,23 @@ class _Margins:
         if np.any(w[..., 0] < self.EDGE * np.maximum(top, 1.0)) or np.any(top > self.COND * w[..., 0]):
             raise _Reject("cholesky of a matrix near the edge of positive definiteness")
         return np.linalg.cholesky(a)
+
+    def fabs(self, x):
+        self._kink(x, "fabs")
+        return np.fabs(x)
+
+    def heaviside(self, x, at0):
+        """A step: constant on either side of 0, a jump at it."""
+        self._kink(x, "heaviside")
+        return np.heaviside(x, at0)
+
+    def sort(self, x, axis):
+        """Ties are np.sort's kinks: the gaps between neighbours in the sorted order."""
+        out = np.sort(x, axis=axis)
+        s = np.asarray(out, dtype=np.float64)
+        if s.ndim and s.shape[-1 if axis is None else axis] > 1:
+            self._kink(np.diff(s, axis=-1 if axis is None else axis), "a tie in np.sort")
+        return out
 
     def _gap(self, values, top, what, margin=None):
         """The gap between the two largest (top) or smallest of ``values`` along the last axis."""

@@ -410,6 +410,16 @@ class _Parser:
                                  "differentiable values", hint=hint, construct=type(expr).__name__)
         return method(expr)
 
+    def _needs_gradient(self, expr: ast.expr) -> bool:
+        """Whether a gradient could flow through ``expr``: it reads a differentiable value other
+        than for its .shape, .ndim, .size or .dtype (x.shape[-1] needs none)."""
+        if isinstance(expr, ast.Attribute) and expr.attr in _PASSIVE_ATTRIBUTES:
+            return False
+        if isinstance(expr, ast.Name):
+            value = self.env.get(expr.id)
+            return value is not None and value.active
+        return any(self._needs_gradient(child) for child in ast.iter_child_nodes(expr))
+
     def _calls_module_function(self, expr: ast.expr) -> bool:
         """Whether ``expr`` calls a function of this module, which must be written out even
         where no gradient flows (the generated module cannot call it)."""
@@ -827,7 +837,7 @@ class _Parser:
             params, constant, instead = api.CONSTANT_FILLS[fname]
             bound = self._bind_args(call, params, 2, label)
             for name in constant:
-                if self._mentions_active(bound[name]):
+                if self._needs_gradient(bound[name]):
                     raise self.ctx.error(bound[name], f"a differentiable '{name}' of {label} is not supported",
                                          hint=instead)
             template, inputs = self._passive_template(call)

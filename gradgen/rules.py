@@ -303,6 +303,8 @@ def _array(node, position, x):
         _norm(call, node, x)
     if node.op in ("broadcast_to", "clip"):
         call.unbroadcast = True
+    if node.op == "diff" and node.attrs["n"] == 0:
+        call.fresh = False  # np.diff(x, 0) is x: the adjoint passes through as it came
     if node.op in ("swapaxes", "moveaxis", "flip", "broadcast_to", "diag", "pad", "astype", "roll",
                    "triu", "tril"):
         call.fresh = False  # views of the incoming adjoint, or the adjoint itself

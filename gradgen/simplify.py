@@ -140,7 +140,7 @@ def _label_times_log(value: Value):
         return None
     for y, logged in (mul.inputs, mul.inputs[::-1]):
         log = _producer(logged, "log")
-        if log is not None:
+        if log is not None and y is not logged:  # np.log(p) * np.log(p) is a square, not a label times it
             return y, log.inputs[0]
     return None
 

@@ -117,6 +117,52 @@ def test_oracle_rejects_inputs_on_a_kink():
         margins.clip(np.array([0.5, 0.1]), -0.5, 0.5)
 
 
+def test_oracle_rejects_ties_in_sort_and_fabs_and_heaviside_near_zero():
+    """np.sort's kinks are ties (where two entries swap places), np.fabs's and np.heaviside's
+    are at 0; a structural tie (broadcast copies of one entry) is smooth and is kept."""
+    margins = fuzz._Margins()
+    with pytest.raises(fuzz._Reject):
+        margins.sort(np.array([[3.0, 1.0, 1.0 + 1e-5]]), -1)
+    with pytest.raises(fuzz._Reject):
+        margins.sort(np.array([[1.0, 2.0], [1.0 + 1e-5, 0.0]]), 0)
+    with pytest.raises(fuzz._Reject):
+        margins.sort(np.array([[1.0, 2.0], [2.0 + 1e-5, 0.0]]), None)  # flattened: 2.0 and 2.00001
+    assert np.array_equal(margins.sort(np.array([[1.0, 2.0], [1.5, 0.0]]), 0), [[1.0, 0.0], [1.5, 2.0]])
+    x = np.broadcast_to(np.array([[2.0], [1.0]]), (2, 3))
+    assert np.array_equal(margins.sort(x, None), [1.0, 1.0, 1.0, 2.0, 2.0, 2.0])
+    with pytest.raises(fuzz._Reject):
+        fuzz._Margins(strict=True).sort(np.array([2.0, 2.0]), -1)  # integer inputs: a coincidence
+    with pytest.raises(fuzz._Reject):
+        margins.fabs(np.array([1.0, -1e-5]))
+    with pytest.raises(fuzz._Reject):
+        margins.heaviside(np.array([1e-5, 2.0]), 0.5)
+    assert np.array_equal(margins.heaviside(np.array([-1.0, 0.5]), 0.5), [0.0, 1.0])
+
+
+_NEWER = ["inner", "vdot", "diff", "sort", "average", "logaddexp2", "deg2rad", "radians", "rad2deg",
+          "degrees", "fabs", "fliplr", "flipud", "asarray", "array", "asanyarray", "ascontiguousarray",
+          "dstack", "column_stack", "full_like", "heaviside"]
+
+
+@pytest.mark.parametrize("annotated", [False, True], ids=["unannotated", "annotated"])
+def test_extended_grammar_writes_the_newer_functions(annotated):
+    """Every function of the newer surface (np.inner ... np.heaviside) turns up in the extended
+    grammar's programs, none in the basic grammar's."""
+    import re
+
+    def calls(extended, count):
+        found = set()
+        for i in range(count):
+            prog = fuzz.make_program(fuzz.RandomChooser(5 * 1_000_003 + i), annotated=annotated,
+                                     extended=extended)
+            source = re.sub(r"\b(?:numpy|onp|N_)\.", "np.", prog.source)
+            found |= {fn for fn in _NEWER if f"np.{fn}(" in source}
+        return found
+
+    assert calls(True, 1500) == set(_NEWER)
+    assert calls(False, 300) == set()
+
+
 def test_minimize_keeps_the_failure(monkeypatch):
     """minimize() drops statements that do not matter and keeps the failure's category."""
     real = gradgen.derive
@@ -407,6 +453,80 @@ def test_regression_product_named_as(tmp_path):
     s, w, a = rng.standard_normal((3, 3, 2)), np.array([0.05]), rng.standard_normal((2, 3))
     result = gradgen.check_grad(f, s, w, a)
     assert result.ok, str(result)
+
+
+def test_regression_diff_n0_gradient_is_the_seed(tmp_path):
+    """np.diff(x, n=0) is x itself, and _undiff(dout, 0, axis) hands back dout untouched: the
+    gradient is the caller's seed array (found by the fuzzer: ``m = np.diff(k, n=0, axis=1).T``)."""
+    f = derive_source("""
+        def f(k):
+            return np.diff(k, n=0, axis=1)
+    """, tmp_path)
+    k = np.array([[0.4, 0.5, 0.6]])
+    seed = np.array([[1.0, 2.0, 3.0]])
+    (dk,) = f.backward(k, **{f.seed_name: seed})
+    assert np.array_equal(dk, seed)
+    _assert_own_array(dk, "dk", ("the seed", seed), ("k", k))
+
+
+def test_regression_diff_n0_gradient_is_read_only(tmp_path):
+    """Under a sum the seed of np.diff(w, n=0) is a broadcast (read-only) array, and it comes
+    back as the gradient: ``dw *= lr`` raises (found by the fuzzer, annotated)."""
+    f = derive_source("""
+        def f(w):
+            return np.sum(np.diff(w, n=0, axis=0))
+    """, tmp_path)
+    w = np.array([1.03, -0.5])
+    (dw,) = f.backward(w)
+    assert np.array_equal(dw, [1.0, 1.0])
+    _assert_own_array(dw, "dw", ("w", w))
+
+
+def test_regression_ascontiguousarray_of_a_scalar_gradient_shape(tmp_path):
+    """np.ascontiguousarray gives a 0-d input one axis (shape (1,)), unlike np.asarray; its
+    adjoint is passed through as is, so the gradient of a 0-d parameter has shape (1,)
+    (found by the fuzzer: ``tmp = np.ascontiguousarray(h, dtype=np.float64); return tmp.sum()``)."""
+    f = derive_source("""
+        def f(h):
+            return np.ascontiguousarray(h).sum()
+    """, tmp_path)
+    for h in (np.array(-0.84), -0.84):
+        (dh,) = f.backward(h)
+        assert np.shape(dh) == (), f"dh has shape {np.shape(dh)} for h of shape {np.shape(h)}"
+        assert float(dh) == 1.0
+
+
+def test_regression_ascontiguousarray_of_a_float_is_an_array(tmp_path):
+    """Annotated as a Python float, the result of np.ascontiguousarray(v) is taken for a scalar:
+    no seed is asked for (the result has shape (1,)), and a seed given gives dv of shape (1,).
+    The same wrong rank refuses valid programs (``np.amax(np.ascontiguousarray(v), axis=-1)``:
+    'axis -1 is out of range for an array of rank 0')."""
+    f = derive_source("""
+        def f(v: float):
+            return np.ascontiguousarray(v)
+    """, tmp_path)
+    assert np.shape(f(-1.33)) == (1,)
+    with pytest.raises(ValueError):
+        f.backward(-1.33)
+    (dv,) = f.backward(-1.33, **{f.seed_name: np.array([2.0])})
+    assert np.shape(dv) == () and float(dv) == 2.0, dv
+
+
+def test_regression_softmax_fusion_of_a_squared_log(tmp_path):
+    """With the ranks known, sum(log(softmax(b)) * log(softmax(b))) looks like the
+    softmax-cross-entropy pattern sum(y * log p) with y the log itself, and the fusion crashes
+    (IndexError in simplify._softmax_cross_entropy: no factor other than y). Found by the fuzzer
+    (annotated, in the existing grammar)."""
+    f = derive_source("""
+        def f(b: "f[D]"):
+            r = np.exp(b)
+            s = r / r.sum(axis=0, keepdims=True)
+            loss = np.log(s)
+            return np.sum(loss * loss)
+    """, tmp_path)
+    b = np.array([0.3, -0.2])
+    (db,) = f.backward(b)
+    assert np.allclose(db, _fd(f.forward, [b], 0), rtol=1e-6, atol=1e-8), db
 
 
 # -- float32 in, float32 out: the adjoints of the new surface (found by the fuzzer) ---------

@@ -140,6 +140,7 @@ def _more_cases():
     yield case("dstack-3d", "a, b", "np.dstack([a, b])", N(2, 3, 1), N(2, 3, 2))
     yield case("full_like", "x", "np.full_like(x, 2.0) * x", N(3, 4))
     yield case("full_like-keyword", "x", "x * np.full_like(x, fill_value=0.5)", N(3))
+    yield case("full_like-of-a-dimension", "x", "x * np.full_like(x, x.shape[-1])", N(3))
     yield case("heaviside", "x", "np.heaviside(x, 0.5) * x ** 2", S(5))
     yield case("nansum", "x", "np.nansum(x)", N(3, 4))
     yield case("nansum-axis", "x", "np.nansum(x, axis=1)", N(3, 4))
