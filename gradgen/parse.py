@@ -18,9 +18,10 @@ from . import shapes
 from .scope import ModuleScope
 from .shapes import ShapeMismatch, infer_shape, static_value
 
-_LOOP_HINT = "gradgen differentiates straight-line code for now; unroll it or move it out of the function"
+_LOOP_HINT = "gradgen differentiates straight-line code and loops over range(n) with n known; " \
+    "unroll it or move it out of the function"
+_MAX_UNROLLED = 256  # iterations of one loop written out; more would make an unreadable module
 _UNSUPPORTED_STATEMENTS = {
-    ast.For: ("'for' loops are not supported yet", _LOOP_HINT),
     ast.AsyncFor: ("'async for' is not supported", _LOOP_HINT),
     ast.While: ("'while' loops are not supported yet", _LOOP_HINT),
     ast.If: ("'if' statements are not supported yet",
@@ -32,7 +33,7 @@ _UNSUPPORTED_STATEMENTS = {
     ast.Global: ("'global' is not supported", "pass the value in as an argument"),
     ast.Nonlocal: ("'nonlocal' is not supported", "pass the value in as an argument"),
     ast.FunctionDef: ("nested function definitions are not supported",
-                      "define the helper at module level and register a rule for it"),
+                      "define the helper at module level: gradgen writes calls to it out in place"),
     ast.AsyncFunctionDef: ("nested function definitions are not supported",
                            "define the helper at module level"),
     ast.ClassDef: ("class definitions inside the function are not supported",
@@ -93,6 +94,7 @@ class _Parser:
         self._active_cache: dict[int, bool] = {}
         self.inlining: list[str] = []  # the module functions whose bodies are being lowered in place
         self.callee_dims: list[dict[str, shapes.Dim]] = []  # their dimension names -> the caller's
+        self.iterations: list[str] = []  # "i = 2" for each loop being written out
 
     # -- entry ---------------------------------------------------------------
 
@@ -160,12 +162,18 @@ class _Parser:
         self._active_cache = {}  # the environment changes between statements
         if self.inlining:  # a called function's statements belong to the caller's statement
             return self.stmt
-        self.stmt = Statement(stmt.lineno, stmt.col_offset + 1, self.ctx.segment(stmt))
+        text = self.ctx.segment(stmt)
+        if self.iterations:  # the same line once per iteration: say which
+            text += f"   [{', '.join(self.iterations)}]"
+        self.stmt = Statement(stmt.lineno, stmt.col_offset + 1, text)
         self.region.statements.append(self.stmt)
         return self.stmt
 
     def _statement(self, stmt: ast.stmt):
         kind = type(stmt)
+        if kind is ast.For:
+            self._for(stmt)
+            return
         if kind in _UNSUPPORTED_STATEMENTS:
             message, hint = _UNSUPPORTED_STATEMENTS[kind]
             raise self.ctx.error(stmt, message, hint=hint, construct=kind.__name__)
@@ -204,6 +212,73 @@ class _Parser:
             return
         raise self.ctx.error(stmt, f"'{type(stmt).__name__}' statements are not supported",
                              construct=type(stmt).__name__)
+
+    def _for(self, stmt: ast.For):
+        """``for i in range(...)`` with bounds known when the code is read: the body is written
+        out once per iteration, with i a number in each (an RNN over T steps, a fixed number
+        of refinement steps)."""
+        it = stmt.iter
+        is_range = isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" \
+            and "range" not in self.env and "range" not in self.locals and self.scope.kind("range") == "builtin"
+        if not is_range or not isinstance(stmt.target, ast.Name) or it.keywords or not 1 <= len(it.args) <= 3:
+            raise self.ctx.error(stmt, "'for' loops are supported over range(...) into one name only",
+                                 hint="write for i in range(n) and index with i", construct="For")
+        if stmt.orelse:
+            raise self.ctx.error(stmt.orelse[0], "'for ... else' is not supported", hint="drop the else block",
+                                 construct="For")
+        for sub in stmt.body:
+            for node in ast.walk(sub):
+                if isinstance(node, (ast.Break, ast.Continue, ast.Return)):
+                    word = type(node).__name__.lower()
+                    raise self.ctx.error(node, f"'{word}' inside a loop is not supported",
+                                         hint="gradgen writes each iteration out, so every iteration must "
+                                         "run to the end; select with np.where instead", construct=word)
+        bounds = [self._static_int(a) for a in it.args]
+        for arg, bound in zip(it.args, bounds):
+            if bound is None:
+                raise self.ctx.error(arg, f"'{self.ctx.segment(arg)}': gradgen must know the loop's bounds when "
+                                     "it reads the code, to write each iteration out",
+                                     hint="use a number, a module constant, or a dimension annotated with a number",
+                                     construct="For")
+        steps = range(*bounds)
+        if len(steps) > _MAX_UNROLLED:
+            raise self.ctx.error(it, f"the loop runs {len(steps)} times; gradgen writes each iteration out and "
+                                 f"stops at {_MAX_UNROLLED}", hint="move the loop out of the derived function, or "
+                                 "vectorise it", construct="For")
+        name = stmt.target.id
+        for sub in stmt.body:
+            for node in ast.walk(sub):
+                if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+                    raise self.ctx.error(node, f"the loop assigns to its own variable '{name}'",
+                                         hint="use another name inside the loop", construct="For")
+        for i in steps:
+            # i is a number in this iteration, as if written there: xs[t] is xs[3], basic indexing
+            body = [_with_number(copy.deepcopy(sub), name, i) for sub in stmt.body]
+            self.iterations.append(f"{name} = {i}")
+            try:
+                for sub in body:
+                    self._statement(sub)
+            finally:
+                self.iterations.pop()
+        if steps:  # after the loop the name holds its last value, as in Python
+            last = ast.copy_location(ast.Constant(steps[-1]), stmt.target)
+            self.env[name] = self._passive(last)
+
+    def _static_int(self, expr: ast.expr) -> int | None:
+        """An integer known when the code is read: a literal, a module constant, or a local
+        holding a number (n = 3, T = x.shape[0] with the dimension annotated as a number)."""
+        try:
+            value = ast.literal_eval(expr)
+        except ValueError:
+            value = None
+            if isinstance(expr, ast.Name) and expr.id not in self.env and expr.id not in self.locals:
+                value = _module_number(self.scope, expr.id)
+                if value is not None:
+                    self._global_name(expr)
+            else:  # n, x.shape[0], len(x): what the shapes know
+                known = static_value(self._passive_template(expr)[0], self.values)
+                value = known.coef if isinstance(known, shapes.Dim) and not known.factors else None
+        return value if type(value) is int else None
 
     def _assign(self, stmt, target, value_expr):
         self._begin(stmt)
@@ -1443,6 +1518,18 @@ def _assigned_names(fn: ast.FunctionDef) -> set[str]:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
     return names
+
+
+def _with_number(tree: ast.AST, name: str, number: int) -> ast.AST:
+    """``tree`` with each read of ``name`` replaced by the literal ``number``."""
+
+    class _Substitute(ast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id == name and isinstance(node.ctx, ast.Load):
+                return ast.copy_location(ast.Constant(number), node)
+            return node
+
+    return _Substitute().visit(tree)
 
 
 def _renamed(fn: ast.FunctionDef, body: list[ast.stmt], values: dict[str, Value]):

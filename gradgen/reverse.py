@@ -281,6 +281,15 @@ class _Reverse:
             if call.macro in ("maximum_a", "minimum_a") and _same_shapes(node):
                 self.routed[id(node)] = own  # a's part of dout, which b's rule may subtract
             return
+        if call.macro == "getitem_basic" and x.id not in self.pending and self.current[x.id] == own \
+                and self.fresh.get(own):
+            # a basic index adds into an adjoint only the backward holds: dx[t] += dout, in place
+            # (no zeros the size of x per contribution); basic indices cannot repeat an entry
+            part = stmts[-1].targets[0]
+            part.value = ast.Name(id=own, ctx=ast.Load())
+            body.append(ast.AugAssign(target=part, op=ast.Add(), value=stmts[-1].value))
+            _comment(body[-1], call.comment)
+            return
         so_far = ast.Name(id=self.current[x.id], ctx=ast.Load())
         if x.id in self.pending:  # G + contribution broadcasts to the full shape by itself
             so_far = self.pending.pop(x.id)[1]

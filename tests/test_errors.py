@@ -24,13 +24,27 @@ def line_of(body: str, needle: str, header_lines: int = 1) -> int:
 
 
 CASES = [
-    ("for", """
+    ("for over an array", """
         def f(x):
             s = 0.0
-            for i in range(3):
-                s = s + x
+            for row in x:
+                s = s + row
             return s
-     """, "for i in", "'for' loops", "unroll"),
+     """, "for row in", "'for' loops are supported over range(...)", "for i in range(n)"),
+    ("for with unknown bounds", """
+        def f(x):
+            s = 0.0
+            for i in range(x.shape[0]):
+                s = s + x[i]
+            return np.sum(s)
+     """, "x.shape[0]", "gradgen must know the loop's bounds", "a number"),
+    ("for with break", """
+        def f(x):
+            for i in range(3):
+                x = x * 2
+                break
+            return np.sum(x)
+     """, "break", "'break' inside a loop", "np.where"),
     ("while", """
         def f(x):
             while x.sum() > 0:

@@ -213,8 +213,8 @@ def _refusal(body):
      5, "'z' is annotated (N, 3), but the value there has shape (B, 4) (in 'g', called at line 10)", None),
     ("def g(x, k):\n    return x * k\n\n\ndef f(x):\n    return np.sum(g(x))\n", 9,
      "'g' is missing the argument 'k'", None),
-    ("def g(x):\n    for i in range(2):\n        x = x * 2\n    return x\n\n\ndef f(x):\n    return np.sum(g(x))\n",
-     5, "'for' loops are not supported yet (in 'g', called at line 11)", "unroll"),
+    ("def g(x):\n    while x.sum() > 0:\n        x = x * 2\n    return x\n\n\ndef f(x):\n    return np.sum(g(x))\n",
+     5, "'while' loops are not supported yet (in 'g', called at line 11)", "unroll"),
     ("def g(x):\n    y = x * 2\n    return np.sum(y * k)\n\n\ndef f(x, k):\n    return g(x)\n", 6,
      "name 'k' is not defined", "pass it in"),
 ])
