@@ -35,7 +35,7 @@ BINARY_FUNCS = frozenset({"arctan2", "hypot", "logaddexp", "logaddexp2"})
 
 # np.<name>(a): a new array with a's values (np.asarray and its kin), or a's values converted
 # when dtype= is given; name -> the name of its first parameter
-CONVERSIONS = {"asarray": "a", "asanyarray": "a", "array": "object"}
+CONVERSIONS = {"asarray": "a", "asanyarray": "a", "array": "object", "ascontiguousarray": "a"}
 
 # np.<name>(a, axis=None, keepdims=False) -> reduction primitive
 REDUCTIONS = {"sum": "sum", "mean": "mean", "max": "max", "amax": "max", "min": "min", "amin": "min",
@@ -77,7 +77,6 @@ ARRAY_FUNCS = {
     "expand_dims": ("reshape", ["a", "axis"], ["a"], ["axis"], [], 2),
     "ravel": ("reshape", ["a"], ["a"], [], [], 1),
     "atleast_1d": ("reshape", ["a"], ["a"], [], [], 1),
-    "ascontiguousarray": ("reshape", ["a"], ["a"], [], [], 1),  # at least 1-D, as np.atleast_1d
     "atleast_2d": ("reshape", ["a"], ["a"], [], [], 1),
     "swapaxes": ("swapaxes", ["a", "axis1", "axis2"], ["a"], ["axis1", "axis2"], [], 3),
     "moveaxis": ("moveaxis", ["a", "source", "destination"], ["a"], ["source", "destination"], [], 3),

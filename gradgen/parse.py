@@ -1272,15 +1272,20 @@ class _Parser:
         x's kind of float when dtype= changes it, as .astype does)."""
         first = api.CONVERSIONS[fname]
         bound = self._bind_args(call, [first, "dtype"], 1, f"np.{fname}")
+        at_least_1d = fname == "ascontiguousarray"  # which makes a 0-d input 1-D
+        x = self._lower(bound[first])
         if "dtype" in bound:
-            x = self._lower(bound[first])
             dtype = self._lower(bound["dtype"])
             replace = {id(bound[first]): x.ref(), id(bound["dtype"]): dtype.ref()}
+            rank = None if at_least_1d and x.rank in (None, 0) else x.rank
             return self._node("astype", [x, dtype], _rebuild(call, replace), diff=(0,),
-                              attrs={"roles": {"a": 0}}, hint=_hint_of(call, "astype"), rank=x.rank)
-        x = self._lower(bound[first])
-        return self._node("copy", [x], _rebuild(call, {id(bound[first]): x.ref()}), diff=(0,),
-                          hint=_hint_of(call, "copy"), rank=x.rank)
+                              attrs={"roles": {"a": 0}, "reshape": at_least_1d}, hint=_hint_of(call, "astype"),
+                              rank=rank)
+        template = _rebuild(call, {id(bound[first]): x.ref()})
+        if at_least_1d:
+            return self._node("reshape", [x], template, diff=(0,), attrs={"roles": {"a": 0}, "dims": None},
+                              hint=_hint_of(call, "reshape"))
+        return self._node("copy", [x], template, diff=(0,), hint=_hint_of(call, "copy"), rank=x.rank)
 
     def _astype(self, call, receiver) -> Value:
         x = self._lower(receiver)

@@ -349,6 +349,8 @@ def infer_shape(node, values):
         return _getitem(node, values)
     if op == "clip":
         return broadcast(*[v.shape for v in node.inputs if not v.is_none])
+    if op == "astype" and attrs.get("reshape") and ins[0] == ():
+        return (Dim(1),)  # np.ascontiguousarray makes a 0-d input 1-D
     if op in ("astype", "flip", "roll", "triu", "tril", "inv", "cumsum") and ins[0] is not None:
         if op == "cumsum" and attrs.get("axis") is None:
             return (size(ins[0]),)
