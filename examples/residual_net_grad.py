@@ -55,7 +55,14 @@ def loss_value_and_grad(x, gain, shift, W1, b1, W2, b2, Wo, bo, y, dout=1.0):
     dgain = (dlayer_norm_x * ratio).sum(axis=0)  # (D,)
     if dout != 1.0:
         dout = _seed_like(out, dout)
-        dgain, dshift, dW1, db1, dW2, db2, dWo, dbo = dout * dgain, dout * dshift, dout * dW1, dout * db1, dout * dW2, dout * db2, dout * dWo, dout * dbo
+        dgain = dout * dgain
+        dshift = dout * dshift
+        dW1 = dout * dW1
+        db1 = dout * db1
+        dW2 = dout * dW2
+        db2 = dout * db2
+        dWo = dout * dWo
+        dbo = dout * dbo
     return out, (dgain, dshift, dW1, db1, dW2, db2, dWo, dbo)
 
 

@@ -28,6 +28,7 @@ _COMMENT_LINE = re.compile(r"^(\s*)__gg_comment_(\d+)__$", re.M)
 _TRAILING = "{}__gg_trailing_{}__"
 _TRAILING_LINE = re.compile(r"^(\s*)(\w+?)__gg_trailing_(\d+)__( = .*)$")
 _COMMENT_COLUMN = 44  # trailing shape comments line up here when the code is shorter
+_SCALED_LINE = 90  # the seed's epilogue, 8 columns in: longer tuple assignments are split
 
 
 @dataclass
@@ -362,8 +363,10 @@ class _FunctionBuilder:
         gradient once (they are linear in it), in the result's precision."""
         names = list(dict.fromkeys(names))
         seed = self.seed
-        block = ast.parse(f"if {seed} != 1.0:\n    {', '.join(names)} = "
-                          + ", ".join(f"{seed} * {n}" for n in names)).body[0]
+        scaled = f"{', '.join(names)} = " + ", ".join(f"{seed} * {n}" for n in names)
+        if len(scaled) > _SCALED_LINE:  # one line per gradient rather than a line to scroll
+            scaled = "\n    ".join(f"{n} = {seed} * {n}" for n in names)
+        block = ast.parse(f"if {seed} != 1.0:\n    {scaled}").body[0]
         block.body[:0] = self._seed_cast(output, graph)
         return block
 

@@ -65,6 +65,10 @@ _UNSUPPORTED_EXPRESSIONS = {
     ast.JoinedStr: ("f-strings are not supported", "drop the string"),
 }
 
+# primitives whose result is a float whatever their inputs are (a mean of integers, an inverse)
+_FLOAT_RESULTS = frozenset({"div", "mean", "nanmean", "var", "std", "inv", "det", "solve", "norm", "expit",
+                            "logit", "erf", "gammaln", "logsumexp", "softmax_fn", "log_softmax_fn"})
+
 _SAFE_BUILTINS = frozenset({"len", "int", "float", "bool", "range", "tuple", "list", "min", "max",
                             "abs", "round", "slice", "sum", "isinstance", "print", "complex"})
 _PASSIVE_ATTRIBUTES = frozenset({"shape", "ndim", "size", "dtype"})
@@ -410,9 +414,7 @@ class _Parser:
         if out.shape is not None:
             out.rank = len(out.shape)
         if op not in ("nondiff", "getitem", "reshape", "transpose", "copy", "concatenate", "stack") \
-                and any(v.dtype == "float" for v in inputs) or op in api.UNARY_OPS or op in ("div", "mean", "nanmean", "var", "std", "inv", "det", "solve", "norm", "expit",
-                                        "logit", "erf", "gammaln", "logsumexp", "softmax_fn",
-                                        "log_softmax_fn"):
+                and any(v.dtype == "float" for v in inputs) or op in api.UNARY_OPS or op in _FLOAT_RESULTS:
             out.dtype = "float"  # arithmetic with a float gives a float
         elif op != "nondiff" and inputs and all(v.dtype == "float" for v in inputs[:1]):
             out.dtype = "float"  # moving entries around keeps the dtype
@@ -746,10 +748,10 @@ class _Parser:
         its parameters bound to the call's values, so the generated code has it written out."""
         name = self.ctx.segment(call.func)
         if not isinstance(fn, ast.FunctionDef) or any(not _is_derive(d) for d in fn.decorator_list):
-            raise self.ctx.error(call, f"call to '{name}', a function gradgen cannot see into "
-                                 f"({'async' if not isinstance(fn, ast.FunctionDef) else 'decorated'}, line {fn.lineno})",
-                                 hint=f"register its adjoint: @gradgen.rule({name}); or compute it outside and "
-                                 "pass the result in")
+            why = "decorated" if isinstance(fn, ast.FunctionDef) else "async"
+            raise self.ctx.error(call, f"call to '{name}', a function gradgen cannot see into ({why}, line "
+                                 f"{fn.lineno})", hint=f"register its adjoint: @gradgen.rule({name}); or compute "
+                                 "it outside and pass the result in")
         if name in self.inlining:
             raise self.ctx.error(call, f"'{name}' calls itself (through {' -> '.join(self.inlining + [name])})",
                                  hint="gradgen writes called functions out in place, so recursion cannot be "

@@ -190,3 +190,18 @@ def test_a_module_constant_does_not_stand_in_for_the_seed(tmp_path):
     (dp,) = f.backward(np.array([0.5, -1.0, 2.0], dtype=np.float32))
     assert dp.dtype == np.float32
 
+
+
+def test_many_gradients_are_scaled_one_per_line(tmp_path):
+    """The seed's epilogue for eight gradients would be a 130-column line: it is split."""
+    f = derive_source('''
+        def f(a: "f[3]", b: "f[3]", c: "f[3]", d: "f[3]", e: "f[3]", g: "f[3]", h: "f[3]", k: "f[3]"):
+            s = np.sum(a ** 2) + np.sum(b ** 2) + np.sum(c ** 2) + np.sum(d ** 2)
+            return s + np.sum(e ** 2) + np.sum(g ** 2) + np.sum(h ** 2) + np.sum(k ** 2)
+    ''', tmp_path)
+    assert "        dk = dout * dk\n" in f.source
+    assert max(len(line) for line in f.source.splitlines() if "dout * " in line) < 100
+    rng = np.random.default_rng(4)
+    args = [rng.standard_normal(3) for _ in range(8)]
+    for grad, one in zip(f.backward(*args, dout=2.5), f.backward(*args)):
+        np.testing.assert_allclose(grad, 2.5 * one)
