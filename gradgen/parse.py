@@ -291,6 +291,16 @@ class _Parser:
             self._bind(target.id, value)
             return
         if isinstance(target, (ast.Tuple, ast.List)) and all(isinstance(t, ast.Name) for t in target.elts):
+            if isinstance(value_expr, (ast.Tuple, ast.List)) and len(value_expr.elts) == len(target.elts):
+                values = [self._lower(e) for e in value_expr.elts]  # h, c = h0, c0: every value first
+                for t, value in zip(target.elts, values):
+                    self._bind(t.id, value)
+                return
+            called = self._module_function(value_expr)
+            if called is not None:  # h, c = cell(x, h, c): a called function's several results
+                for t, out in zip(target.elts, self._inline(value_expr, called, count=len(target.elts))):
+                    self._bind(t.id, out)
+                return
             fname = self._numpy_function(value_expr) if isinstance(value_expr, ast.Call) else None
             if fname in api.MULTI_OUTPUT and self._mentions_active(value_expr):
                 outs = self._multi_output_call(value_expr, fname, len(target.elts), target)
@@ -500,13 +510,7 @@ class _Parser:
     def _calls_module_function(self, expr: ast.expr) -> bool:
         """Whether ``expr`` calls a function of this module, which must be written out even
         where no gradient flows (the generated module cannot call it)."""
-        for sub in ast.walk(expr):
-            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
-                name = sub.func.id
-                if name not in self.env and name not in self.locals and name not in self.rules \
-                        and self.scope.kind(name) == "function":
-                    return True
-        return False
+        return any(self._module_function(sub) is not None for sub in ast.walk(expr))
 
     def _passive(self, expr: ast.expr) -> Value:
         """A value no gradient flows through: kept as the user wrote it."""
@@ -716,7 +720,7 @@ class _Parser:
             if kind == "builtin":
                 return self._builtin_call(expr, path[0])
             if kind == "function" and len(path) == 1:
-                return self._inline(expr, self.scope.bindings[path[0]])
+                return self._inline(expr, self.scope.bindings[path[0]])[0]
             shown = ".".join(path)
             if kind == "numpy":
                 raise self.ctx.error(expr, f"np.{'.'.join(path[1:])} is not supported by gradgen yet",
@@ -743,9 +747,19 @@ class _Parser:
             return self._method_call(expr, func)
         raise self.ctx.error(expr, f"calling '{self.ctx.segment(func)}' is not supported")
 
-    def _inline(self, call: ast.Call, fn) -> Value:
+    def _module_function(self, expr: ast.expr):
+        """The definition of the same-module function ``expr`` calls (``cell(x, h)``), else None."""
+        if not isinstance(expr, ast.Call) or not isinstance(expr.func, ast.Name):
+            return None
+        name = expr.func.id
+        if name in self.env or name in self.locals or name in self.rules or self.scope.kind(name) != "function":
+            return None
+        return self.scope.bindings[name]
+
+    def _inline(self, call: ast.Call, fn, count: int | None = None) -> list[Value]:
         """A call to a function defined in the same module: its body is lowered in place, with
-        its parameters bound to the call's values, so the generated code has it written out."""
+        its parameters bound to the call's values, so the generated code has it written out.
+        Its results: one, or ``count`` when the call is unpacked into that many names."""
         name = self.ctx.segment(call.func)
         if not isinstance(fn, ast.FunctionDef) or any(not _is_derive(d) for d in fn.decorator_list):
             why = "decorated" if isinstance(fn, ast.FunctionDef) else "async"
@@ -768,9 +782,15 @@ class _Parser:
         if not body or not isinstance(body[-1], ast.Return) or len(returns) > 1 or body[-1].value is None:
             raise self.ctx.error(call, f"'{name}' (line {fn.lineno}) must end with one 'return' of a value "
                                  "for gradgen to write it out", hint="return once, as its last statement")
-        if isinstance(body[-1].value, (ast.Tuple, ast.List)):
-            raise self.ctx.error(body[-1].value, f"'{name}' returns several values, which gradgen does not "
-                                 "write out yet", hint=f"split '{name}' into one function per result")
+        returned = body[-1].value
+        several = len(returned.elts) if isinstance(returned, (ast.Tuple, ast.List)) else None
+        if several != count:
+            if count is None:
+                raise self.ctx.error(call, f"'{name}' returns {several} values", construct="call",
+                                     hint=f"unpack them into names, as in a, b = {name}(...)")
+            raise self.ctx.error(call, f"'{name}' returns {several or 'one value'}"
+                                 f"{' values' if several else ''}, unpacked here into {count} names",
+                                 construct="call")
         params = [a.arg for a in args.args]
         bound = self._bind_args(call, params, len(params) - len(args.defaults), f"'{name}'")
         values = {p: self._lower(bound[p]) for p in params if p in bound}
@@ -787,12 +807,14 @@ class _Parser:
                 if note is not None and note.shape is not None:
                     self._callee_annotation(arg, note.shape, values[arg.arg], f"'{name}' annotates '{arg.arg}'")
             body, rename = _renamed(fn, body, values)
+            returned = body[-1].value
             self.env = {rename.get(p, p): v for p, v in values.items()}
             self.locals = {rename.get(n, n) for n in _assigned_names(fn)}
             for stmt in body[:-1]:
                 self._statement(stmt)
-            result = self._lower(body[-1].value)
-            if result.kind == "node" and not result.user and result.hint in _FALLBACK_HINTS.values():
+            results = [self._lower(e) for e in returned.elts] if several else [self._lower(returned)]
+            result = results[0]
+            if not several and result.kind == "node" and not result.user and result.hint in _FALLBACK_HINTS.values():
                 result.hint = _hint_of(call, result.producer.op)  # layer_norm_x, not total
         except GradgenError as err:  # located in the called function: say which call led there
             inside = err.lineno is not None and fn.lineno <= err.lineno <= fn.end_lineno
@@ -804,7 +826,7 @@ class _Parser:
             self.inlining.pop()
             self.callee_dims.pop()
             self.env, self.locals, self._active_cache = saved
-        return result
+        return results
 
     def _callee_annotation(self, at: ast.AST, written: tuple, value: Value, what: str):
         """Check a value against a shape annotation in a called function. Its dimension names

@@ -129,6 +129,22 @@ def f(x, w):
     assert re.search(r"^    y = ", f.source, re.M)
 
 
+def test_several_results_unpack_into_names(tmp_path):
+    """h, c = cell(...) binds each result; a, b = b, a swaps (every value is read first)."""
+    f = derive_source('''
+def polar(x, y):
+    r = np.sqrt(x ** 2 + y ** 2)
+    return r, np.arctan2(y, x)
+
+
+def f(x, y):
+    r, theta = polar(x, y)
+    r, theta = theta, r
+    return np.sum(r * np.sin(theta) + theta ** 2)
+''', tmp_path)
+    assert_grad_ok(f, normal(3) + 2.0, normal(3))
+
+
 def test_a_call_with_no_gradient_is_written_out_too(tmp_path):
     """one_hot(labels) carries no gradient, but the generated module cannot call one_hot."""
     f = derive_source('''
@@ -203,8 +219,12 @@ def _refusal(body):
      "takes *args", "plain positional parameters"),
     ("def g(x):\n    if x.sum() > 0:\n        return x\n    return -x\n\n\ndef f(x):\n    return np.sum(g(x))\n",
      5, "'if' statements", "np.where"),
-    ("def g(x):\n    return x, 2 * x\n\n\ndef f(x):\n    a, b = g(x)\n    return np.sum(a)\n", 5,
-     "'g' returns several values", "one function per result"),
+    ("def g(x):\n    return x, 2 * x\n\n\ndef f(x):\n    return np.sum(g(x))\n", 9,
+     "'g' returns 2 values", "a, b = g(...)"),
+    ("def g(x):\n    return x, 2 * x\n\n\ndef f(x):\n    a, b, c = g(x)\n    return np.sum(a)\n", 9,
+     "'g' returns 2 values, unpacked here into 3 names", None),
+    ("def g(x):\n    return 2 * x\n\n\ndef f(x):\n    a, b = g(x)\n    return np.sum(a)\n", 9,
+     "'g' returns one value, unpacked here into 2 names", None),
     ('def g(v: "f[3]"):\n    return v\n\n\ndef f(x: "f[4]"):\n    return np.sum(g(x))\n', 4,
      "'g' annotates 'v' (3,), but the value there has shape (4,)", "fix the annotation"),
     ('def g(v: "f[N, D]", W: "f[D, K]"):\n    return v @ W\n\n\ndef f(x: "f[B, 4]", W: "f[5, 2]"):\n'

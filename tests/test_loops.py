@@ -81,6 +81,32 @@ def f(x):
     assert "x_times_k = x_4 * 2" in f.source  # k is 2 after the loop
 
 
+def test_an_lstm_from_a_called_cell(tmp_path):
+    """A cell with two results, called in a loop: the recurrent networks of the notes."""
+    f = derive_source('''
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def lstm_cell(x, h, c, W, U, b):
+    z = x @ W + h @ U + b
+    i, f, o, g = np.split(z, 4, axis=1)
+    c_next = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    return sigmoid(o) * np.tanh(c_next), c_next
+
+
+def f(xs: "f[3, B, D]", h0, c0, W, U, b, v):
+    h, c = h0, c0
+    for t in range(3):
+        h, c = lstm_cell(xs[t], h, c, W, U, b)
+    return np.sum((h @ v) ** 2)
+''', tmp_path)
+    B, D, H = 2, 3, 4
+    assert_grad_ok(f, normal(3, B, D), normal(B, H), normal(B, H), normal(D, 4 * H) * 0.5,
+                   normal(H, 4 * H) * 0.5, normal(4 * H) * 0.1, normal(H))
+    assert "lstm_cell(" not in f.source.replace("# h, c = lstm_cell(", "")
+
+
 def test_a_loop_inside_a_called_function(tmp_path):
     f = derive_source('''
 def refine(z, W, steps):
