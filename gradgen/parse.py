@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import copy
 import keyword
+import operator
 
 from . import numpy_api as api
 from .errors import GradgenError, SourceContext
@@ -24,8 +25,9 @@ _MAX_UNROLLED = 256  # iterations of one loop written out; more would make an un
 _UNSUPPORTED_STATEMENTS = {
     ast.AsyncFor: ("'async for' is not supported", _LOOP_HINT),
     ast.While: ("'while' loops are not supported yet", _LOOP_HINT),
-    ast.If: ("'if' statements are not supported yet",
-             "select with np.where(condition, a, b), or derive each branch as its own function"),
+    ast.If: ("'if' on a value known only when the function runs is not supported",
+             "select with np.where(condition, a, b), or make the condition known when the code is read "
+             "(a module constant such as USE_BIAS = True, or a shape annotated with numbers)"),
     ast.With: ("'with' blocks are not supported", "move the 'with' block out of the derived function"),
     ast.AsyncWith: ("'async with' is not supported", "move it out of the derived function"),
     ast.Try: ("'try' blocks are not supported", "move error handling out of the derived function"),
@@ -49,7 +51,8 @@ if hasattr(ast, "Match"):
 
 _UNSUPPORTED_EXPRESSIONS = {
     ast.Lambda: ("lambda expressions are not supported", "define the function at module level"),
-    ast.IfExp: ("conditional expressions are not supported yet", "use np.where(condition, a, b)"),
+    ast.IfExp: ("a conditional expression on a value known only when the function runs is not supported",
+                "use np.where(condition, a, b)"),
     ast.ListComp: ("comprehensions are not supported", "write the computation with array operations"),
     ast.SetComp: ("comprehensions are not supported", "write the computation with array operations"),
     ast.DictComp: ("comprehensions are not supported", "write the computation with array operations"),
@@ -178,6 +181,10 @@ class _Parser:
         if kind is ast.For:
             self._for(stmt)
             return
+        if kind is ast.If and self._static_condition(stmt.test) is not None:
+            for sub in stmt.body if self._static_condition(stmt.test) else stmt.orelse:
+                self._statement(sub)  # only the branch taken is written out
+            return
         if kind in _UNSUPPORTED_STATEMENTS:
             message, hint = _UNSUPPORTED_STATEMENTS[kind]
             raise self.ctx.error(stmt, message, hint=hint, construct=kind.__name__)
@@ -267,6 +274,48 @@ class _Parser:
         if steps:  # after the loop the name holds its last value, as in Python
             last = ast.copy_location(ast.Constant(steps[-1]), stmt.target)
             self.env[name] = self._passive(last)
+
+    def _static_condition(self, expr: ast.expr) -> bool | None:
+        """A condition known when the code is read: literals and module constants (USE_BIAS,
+        ACT == "relu"), not/and/or of such, and comparisons of numbers known then
+        (x.shape[1] == 3 with the dimension annotated); None when only running would tell."""
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+            inner = self._static_condition(expr.operand)
+            return None if inner is None else not inner
+        if isinstance(expr, ast.BoolOp):
+            parts = [self._static_condition(v) for v in expr.values]
+            if any(p is None for p in parts):
+                return None
+            return all(parts) if isinstance(expr.op, ast.And) else any(parts)
+        if isinstance(expr, ast.Compare):
+            values = [self._static_literal(e) for e in [expr.left, *expr.comparators]]
+            if any(v is _NOT_LITERAL for v in values):
+                return None
+            try:
+                return all(_COMPARE[type(op)](a, b) for op, a, b in zip(expr.ops, values, values[1:]))
+            except TypeError:
+                return None
+        value = self._static_literal(expr)
+        return None if value is _NOT_LITERAL else bool(value)
+
+    def _static_literal(self, expr: ast.expr):
+        """A literal, a module constant's literal value, or a number the shapes know, when the
+        code is read; _NOT_LITERAL otherwise."""
+        if isinstance(expr, ast.Name) and expr.id not in self.env and expr.id not in self.locals:
+            stmt = self.scope.bindings.get(expr.id)
+            if self.scope.kind(expr.id) == "constant" and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                try:
+                    value = ast.literal_eval(stmt.value)
+                except ValueError:
+                    return _NOT_LITERAL
+                self._global_name(expr)
+                return value
+            return _NOT_LITERAL
+        try:
+            return ast.literal_eval(expr)
+        except ValueError:
+            number = self._static_int(expr)
+            return _NOT_LITERAL if number is None else number
 
     def _static_int(self, expr: ast.expr) -> int | None:
         """An integer known when the code is read: a literal, a module constant, or a local
@@ -480,6 +529,8 @@ class _Parser:
     # -- lowering ------------------------------------------------------------
 
     def _lower(self, expr: ast.expr) -> Value:
+        if isinstance(expr, ast.IfExp) and self._static_condition(expr.test) is not None:
+            return self._lower(expr.body if self._static_condition(expr.test) else expr.orelse)
         if type(expr) in _UNSUPPORTED_EXPRESSIONS:
             message, hint = _UNSUPPORTED_EXPRESSIONS[type(expr)]
             raise self.ctx.error(expr, message, hint=hint, construct=type(expr).__name__)
@@ -1422,6 +1473,9 @@ class _Parser:
 
 
 _NOT_LITERAL = object()
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+            ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+            ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
 _LITERAL_HINTS = {"axis": "write axis=0, axis=-1 or axis=(0, 1)",
                   "mode": "write mode='full', mode='same' or mode='valid'",
                   "axes": "write the permutation out, e.g. axes=(1, 0, 2)",

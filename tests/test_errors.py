@@ -56,7 +56,7 @@ CASES = [
             if x.sum() > 0:
                 x = x * 2
             return x.sum()
-     """, "if x", "'if' statements", "np.where"),
+     """, "if x", "'if' on a value known only when the function runs", "np.where"),
     ("with", """
         def f(x):
             with open("a") as fh:
@@ -154,7 +154,7 @@ CASES = [
     ("conditional expression", """
         def f(x):
             return np.sum(x if x.sum() > 0 else -x)
-     """, "x if", "conditional expressions", "np.where"),
+     """, "x if", "a conditional expression on a value known only when the function runs", "np.where"),
     ("comprehension", """
         def f(x):
             return np.sum([v * 2 for v in x])

@@ -218,7 +218,7 @@ def _refusal(body):
     ("def g(x, *rest):\n    return x\n\n\ndef f(x):\n    return np.sum(g(x))\n", 9,
      "takes *args", "plain positional parameters"),
     ("def g(x):\n    if x.sum() > 0:\n        return x\n    return -x\n\n\ndef f(x):\n    return np.sum(g(x))\n",
-     5, "'if' statements", "np.where"),
+     5, "'if' on a value known only when the function runs", "np.where"),
     ("def g(x):\n    return x, 2 * x\n\n\ndef f(x):\n    return np.sum(g(x))\n", 9,
      "'g' returns 2 values", "a, b = g(...)"),
     ("def g(x):\n    return x, 2 * x\n\n\ndef f(x):\n    a, b, c = g(x)\n    return np.sum(a)\n", 9,
