@@ -52,6 +52,26 @@ program, or parameters drawn that way (symmetric positive definite, or invertibl
 either sign of the determinant); the margin checks reject condition numbers above 1e4,
 singular values near 0 or too close to the next one (ord ±2, 'nuc'), ties of the largest
 (smallest) row / column sum or |entry| and entries near 0 (ord ±1, ±inf, p-norms).
+
+The extended grammar also factors programs into functions and loops, which gradgen writes
+out when it reads the code (parse.py, ``_inline`` and ``_for``). Helper functions are
+defined in the module before ``f`` and drawn from the same grammar over parameters of their
+own, bound to ``f``'s values at the call (a parameter named like the caller's value, or
+like one of ``f``'s other names: the callee has its own scope): one result, or several
+unpacked into names (``h, c = cell(x, h, c)``); some arguments by keyword; a parameter with
+a literal default, left out or given; a helper calling another; a helper called again with
+other values of the same shapes. An index array, a mask or a new parameter a helper's body
+asks for is a parameter of ``f`` passed in. ``for i in range(k)`` loops (k from 1 to 4: a
+literal, a module constant, a local number, a dimension annotated with a number,
+``range(a, b)``, a negative step) update an accumulator (``s = s + np.tanh(x * w[i])``) or a
+state of a fixed shape (``h = np.tanh(h @ W + xs[i])``, or through a helper:
+``h, c = cell(h, c, xs[i])``, or in parallel: ``h, g = g, np.tanh(g + h * xs[i])``), reading
+``i`` as an index or slice of a value with a long enough axis (``xs[i]``, ``x[:, i:i + 2]``), as a
+factor (``x * (i + 1)``) or as a helper's argument, and maybe after the loop (its last value);
+a helper's body may hold a loop too. Names are also bound in parallel outside loops
+(``a, b = b, a``; ``a, b = <e1>, <e2>`` with e2 reading the a being rebound). The margin
+checks run in instrumented copies of the helpers and the loops; a failing program is
+minimized by statements of f, and a helper nothing calls any more is left out with them.
 ``--basic`` keeps to the grammar above. Inputs also arrive as integer arrays or Python ints,
 Fortran-ordered, strided or read-only, and (when every float input is an array) again as
 float32, whose gradients must be float32 (README: float32 in, float32 out) and agree with
@@ -201,6 +221,7 @@ class Param:
     intvalued: bool = False  # a differentiable parameter passed as an integer array
     default: str | None = None  # a trailing parameter with a default, never passed
     matrix: str | None = None  # drawn as a stack of "spd" or "wellcond" (invertible) matrices
+    pinned: bool = False  # always annotated (a loop's bound reads its annotated dimension)
 
 
 @dataclass
@@ -279,8 +300,51 @@ _HOSTILE_NAMES = ["dz", "dW", "dout", "out", "dx", "_unbroadcast", "slice", "len
                   "el", "ef", "a", "s", "i", "f_", "n", "o", "r", "ass", "rt"]
 _LOCAL_NAMES = ["h", "z", "a", "e", "s", "t", "m", "o", "r", "loss", "hid", "act", "score", "tmp"]
 _DIM_NAMES = ["A", "B", "C", "D", "N", "M", "P", "K"]
+# module-level functions f calls: no local or parameter is ever named like one
+_HELPER_NAMES = ["dense", "cell", "block", "layer", "mix", "gate", "affine", "proj", "unit", "branch",
+                 "squash", "combine", "encode", "head"]
+_LOOP_VARS = ["i", "t", "j", "k", "step", "n_"]
+_STEP_CONSTANTS = ["STEPS", "T", "LAYERS", "N_ITER"]
+MAX_HELPERS = 4
 MAX_SIZE = 48
 MAX_RANK = 4
+
+
+@dataclass
+class _HParam:
+    """A parameter of a generated helper function."""
+
+    name: str
+    value: E  # the parameter as the helper's body reads it (dparams: a placeholder for the argument's)
+    arg: E | None = None  # what its first call passes (None: it has a default)
+    default: str | None = None  # a literal default: a call may leave it out or pass another
+    annotation: str | None = None
+    fixed: bool = False  # every call passes ``arg``: an index array, a mask or a drawn matrix of f's
+
+
+@dataclass
+class _Helper:
+    """A function of the generated module that f (or another helper) calls; gradgen writes its
+    body out at each call."""
+
+    name: str
+    parent: object  # the _Helper whose body calls it; None: f does
+    taken: set  # the names of its own scope
+    params: list = field(default_factory=list)
+    stmts: list = field(default_factory=list)
+    results: list = field(default_factory=list)  # what it returns (several: unpacked at the call)
+    dims: dict = field(default_factory=dict)  # its annotations' names for f's dimensions (its own)
+
+    @property
+    def reusable(self):
+        """Whether a second call can pass other values: not when the body relies on how a
+        matrix parameter of f was drawn."""
+        return not any(p.fixed and p.arg is not None and p.value.kind == "float" for p in self.params)
+
+
+def _mentions(e, target):
+    """Whether the expression ``e`` contains the node ``target``."""
+    return e is target or any(isinstance(a, E) and _mentions(a, target) for a in e.args)
 
 
 class _Gen:
@@ -305,19 +369,28 @@ class _Gen:
         alias = ch.choice(["np"] * 6 + ["numpy", "onp", "N_"])
         self.np = alias
         self.from_style = ch.chance(0.1)
+        # the extended grammar's helper functions and loops
+        self.helpers: list[_Helper] = []  # in the order defined (a callee before its caller)
+        self.helper_names = set()
+        self.helper: _Helper | None = None  # whose body is being drawn (None: f's)
+        self.loop = None  # (variable, its values) of the loop whose body is being drawn
+        self.loop_seq = None  # a parameter whose annotated first dimension bounds the loop
+        self.f_taken = self.taken  # f's names, while a helper's are self.taken
 
     # -- names and dims --------------------------------------------------------------------
 
-    def fresh_name(self, pool):
+    def fresh_name(self, pool, taken=None):
+        """A name from ``pool`` not yet used in the scope (``taken``: the current one's)."""
+        taken = self.taken if taken is None else taken
         if self.hostile and self.ch.chance(0.4):
             pool = _HOSTILE_NAMES
         for _ in range(20):
             name = self.ch.choice(pool)
-            if name not in self.taken:
-                self.taken.add(name)
+            if name not in taken:
+                taken.add(name)
                 return name
-        name = f"{self.ch.choice(pool)}{len(self.taken)}"
-        self.taken.add(name)
+        name = f"{self.ch.choice(pool)}{len(taken)}"
+        taken.add(name)
         return name
 
     def dim(self, allow_one=True):
@@ -385,6 +458,8 @@ class _Gen:
         return value
 
     def _leaf(self, name, p):
+        if self.helper is not None:  # a parameter of f asked for inside a helper's body
+            return self._pass_in(name, p)
         return E("ref", attrs={"name": name}, shape=p.shape, kind=p.kind, positive=p.positive,
                  dparams=frozenset([name]) if p.kind == "float" else frozenset(), pyfloat=p.pyfloat)
 
@@ -399,6 +474,8 @@ class _Gen:
         choices = ["2.0", "0.5", "3", "1.5", "0.25", "SCALE", "DEFAULT"] + ([] if positive else ["-1.0", "-0.5"])
         text = self.ch.choice(choices)
         if text == "DEFAULT":  # a parameter with a default value, left out of the call
+            if self.helper is not None:
+                return self._helper_default()
             defaults = [p for p in self.params if p.default is not None]
             if defaults:
                 p = defaults[0]
@@ -712,10 +789,11 @@ class _Gen:
         seq = list(seq)
         return [seq[k] for k in sorted(range(len(seq)), key=lambda _: self.ch.int(0, 99))]
 
-    def _result(self, name, shape, dparams, positive=False):
+    def _result(self, name, shape, dparams, positive=False, pyfloat=False):
         """A name bound by an unpacking statement, live from now on."""
         self.pool = [(n, v) for n, v in self.pool if n != name]
-        ref = E("ref", attrs={"name": name}, shape=tuple(shape), dparams=dparams, positive=positive)
+        ref = E("ref", attrs={"name": name}, shape=tuple(shape), dparams=dparams, positive=positive,
+                pyfloat=pyfloat)
         self.pool.append((name, ref))
         return ref
 
@@ -789,8 +867,8 @@ class _Gen:
         used = set(full) if self.ch.chance(0.5) else {i for i in full if self.ch.chance(0.6)}
         used = used or {self.ch.choice(full)}
         own = None  # x, y = np.split(x, 2)
-        if a.op == "ref" and self.ch.chance(0.2) and \
-                not any(p.name == a.attrs["name"] and p.default is not None for p in self.params):
+        if a.op == "ref" and self.ch.chance(0.2) and not self._has_default(a.attrs["name"]) \
+                and self.loop is None:  # (a name a loop's body reads must keep its shape)
             own = a.attrs["name"]
         names = []
         for i in range(len(shapes)):
@@ -1049,9 +1127,11 @@ class _Gen:
     def _more(self, depth):
         kind = self.ch.choice(["sort"] * 3 + ["diff"] * 2 + ["inner"] * 2 + ["vdot", "average", "degrees",
                                "fabs", "logaddexp2", "flip", "convert", "convert"] + ["stack"] * 2 +
-                              ["fill"] * 2)
+                              ["fill"] * 2 + ["helper"] * 4)
         a = self.expr(depth - 1)
         rank = len(a.shape)
+        if kind == "helper":  # a function of the module called with a (and maybe more)
+            return self._helper(depth, a)
         if kind == "degrees":
             fn = self.ch.choice(["deg2rad", "radians", "rad2deg", "degrees"])
             out = self.call("{np}.%s({0})" % fn, [a], a.shape, positive=a.positive)
@@ -1216,7 +1296,8 @@ class _Gen:
             # without dtype= an integer array gives integers (np.full_like(ints, 0.75) is 0),
             # and central differences, which perturb it as floats, would see another function:
             # with a parameter passed as integers so far (a may read it), dtype=float always
-            dtype = self.ch.chance(0.3) or any(p.intvalued for p in self.params)
+            # (in a helper, a later call may pass integers)
+            dtype = self.ch.chance(0.3) or any(p.intvalued for p in self.params) or self.helper is not None
             if dtype:
                 args.append("dtype=float")
             template = "{np}.full_like(%s)" % ", ".join(args)
@@ -1534,8 +1615,9 @@ class _Gen:
             a = self.positive(a)
         elif p == "-1":
             p = "-1.0"  # an integer array ** -1 is an error in NumPy; ** -1.0 is not
-        if p == "-1" and any(q.intvalued and q.name in a.dparams for q in self.params):
-            p = "-1.0"  # (t ** 2 + 3) ** -1 with t passed as integers, too
+        if p == "-1" and (any(q.intvalued and q.name in a.dparams for q in self.params) or
+                          self.helper is not None or self.loop is not None):
+            p = "-1.0"  # (t ** 2 + 3) ** -1 with t passed as integers, too (maybe, in a helper or loop)
         return self.pow_node(a, p)
 
     def _maxmin(self, depth):
@@ -1875,12 +1957,526 @@ class _Gen:
         return E("join", parts, {"fn": fn, "axis": axis, "explicit": explicit}, shape,
                  dparams=frozenset().union(*[p.dparams for p in parts]))
 
+    # -- helper functions and loops (the extended grammar): gradgen writes them out ------------
+
+    def _enter(self, helper):
+        """Draw ``helper``'s body: its own scope (names, live values, statements), no loop."""
+        frame = (self.pool, self.stmts, self.taken, self.helper, self.loop, self.loop_seq)
+        self.pool, self.stmts, self.taken, self.helper = [], helper.stmts, helper.taken, helper
+        self.loop = self.loop_seq = None
+        return frame
+
+    def _leave(self, frame):
+        self.pool, self.stmts, self.taken, self.helper, self.loop, self.loop_seq = frame
+
+    def _nesting(self):
+        n, h = 0, self.helper
+        while h is not None:
+            n, h = n + 1, h.parent
+        return n
+
+    def _has_default(self, name):
+        params = self.helper.params if self.helper is not None else self.params
+        return any(p.name == name and p.default is not None for p in params)
+
+    def _add_param(self, helper, name, arg, fixed=False):
+        """A parameter of ``helper`` a call binds to ``arg``. The body reads it with a
+        placeholder for dparams, replaced by the argument's at each call."""
+        helper.taken.add(name)
+        dparams = frozenset([f"{helper.name}:{len(helper.params)}"]) if arg.kind == "float" else frozenset()
+        value = E("ref", attrs={"name": name}, shape=arg.shape, kind=arg.kind, positive=arg.positive,
+                  dparams=dparams, pyfloat=arg.pyfloat)
+        helper.params.append(_HParam(name, value, arg, fixed=fixed))
+        return value
+
+    def _pass_in(self, name, p):
+        """A parameter of f created while a helper's body is drawn (new_param, an index array,
+        a mask, a drawn matrix): f passes it in, through every helper between, and the body
+        reads a parameter of its own called ``name``."""
+        if name in self.f_taken:
+            p.name = self.fresh_name([name], taken=self.f_taken)
+        else:
+            self.f_taken.add(name)
+        ref = E("ref", attrs={"name": p.name}, shape=p.shape, kind=p.kind, positive=p.positive,
+                dparams=frozenset([p.name]) if p.kind == "float" else frozenset(), pyfloat=p.pyfloat)
+        chain, h = [], self.helper
+        while h is not None:
+            chain.append(h)
+            h = h.parent
+        fixed = p.kind != "float" or p.matrix is not None
+        for h in reversed(chain):  # from the helper f calls inwards
+            if h is self.helper:
+                hname = name
+            elif p.name not in h.taken and self.ch.chance(0.5):
+                hname = p.name
+            else:
+                hname = self.fresh_name(_PARAM_NAMES, taken=h.taken)
+            ref = self._add_param(h, hname, ref, fixed=fixed)
+        return ref
+
+    def _helper_default(self):
+        """A helper's parameter with a literal default: a call leaves it out or passes another
+        positive literal, by position or by keyword."""
+        defaults = [p for p in self.helper.params if p.default is not None]
+        if defaults:
+            return defaults[0].value
+        name = self.fresh_name(["scale", "alpha", "temperature", "eps_", "gain"])
+        value = E("ref", attrs={"name": name}, shape=(), kind="float", positive=True, pyfloat=True)
+        p = _HParam(name, value, default=self.ch.choice(["0.5", "2.0", "1.5", "SCALE"]))
+        if p.default == "SCALE":  # worked out where the function is defined
+            self.constants["SCALE"] = 0.75
+        if self.annotated and self.ch.chance(0.5):
+            p.annotation = "float"
+        self.helper.params.append(p)
+        return value
+
+    def _can_define(self):
+        return self._nesting() < 2 and len(self.helper_names) < MAX_HELPERS
+
+    def _helper(self, depth, first):
+        """A call to a function of the module: a new one, drawn from the grammar over its own
+        parameters (the first bound to ``first``), or one drawn before, called again with
+        other values."""
+        again = [h for h in self.helpers if h.parent is self.helper and h.reusable]
+        if again and self.ch.chance(0.5):
+            return self._deliver(self._call_again(self.ch.choice(again)))
+        if not self._can_define():
+            return None
+        args = [first] + [self.expr(depth - 1) if depth > 1 and self.ch.chance(0.3) else self.leaf()
+                          for _ in range(self.ch.choice([0, 1, 1, 2]))]
+        multi = self.ch.chance(0.3)
+        helper = self._define(args, lambda refs: self._helper_body(depth, multi))
+        out = self._deliver(self._invoke(helper))
+        if not multi and helper.reusable and self.ch.chance(0.2):  # g(x, W) + g(h, W)
+            again = self._call_again(helper)
+            both = self.bin_node(self.ch.choice(["+", "-", "*"]), out, again)
+            if self.ok_shape(both.shape):
+                return both
+        return out
+
+    def _define(self, args, build):
+        """A new helper whose parameters the call binds to ``args``; ``build(refs)`` draws its
+        body (refs: the parameters as it reads them) and returns its results."""
+        name = self.ch.choice([n for n in _HELPER_NAMES if n not in self.helper_names])
+        self.helper_names.add(name)  # taken now: a helper its body defines needs another name
+        helper = _Helper(name, self.helper, set())
+        if self.annotated and len(self.named) >= 2 and self.ch.chance(0.4):  # A in f is B in the helper
+            helper.dims = dict(zip(self.named, self._shuffled(self.named)))
+        frame = self._enter(helper)
+        try:
+            refs = []
+            for a in args:
+                own = a.attrs["name"] if a.op == "ref" else None
+                if own is not None and own not in self.taken and self.ch.chance(0.4):
+                    pname = own  # def dense(x, W) called as dense(x, W)
+                else:
+                    pname = self.fresh_name(_PARAM_NAMES)  # maybe one of f's other names
+                ref = self._add_param(helper, pname, a)
+                self.pool.append((pname, ref))
+                refs.append(ref)
+            helper.results = build(refs)
+        finally:
+            self._leave(frame)
+        helper.params = [p for p in helper.params if p.default is None] + \
+            [p for p in helper.params if p.default is not None]
+        if self.annotated:
+            for p in helper.params:
+                if p.default is None and self.ch.chance(0.4):
+                    kind = {"float": "f", "int": "i", "bool": "b"}[p.value.kind]
+                    p.annotation = _annotation_text(p.value.shape, kind, helper.dims)
+        self.helpers.append(helper)
+        return helper
+
+    def _helper_body(self, depth, multi):
+        inner = max(depth - 1, 1)
+        if self.ch.chance(0.12):
+            self._loop(1)
+        for _ in range(self.ch.choice([0, 0, 1, 2])):
+            if self._can_define() and self.ch.chance(0.25):  # a helper calling another
+                value = self._helper(inner, self.leaf())
+            else:
+                value = self.expr(self.ch.int(1, inner + 1))
+            if value is None or value.op in ("ref", "const"):
+                value = self._unary(1)
+            self.bind(value)
+        results = []
+        for _ in range(2 if multi else 1):
+            value = self.expr(self.ch.int(1, inner + 1))
+            if value.op == "const":
+                value = self._unary(1)
+            results.append(value)
+        if self.ch.chance(0.25):  # def g(x, scale=0.5): ... * scale
+            k = self.ch.int(0, len(results) - 1)
+            results[k] = self.bin_node("*", results[k], self._helper_default())
+        return results
+
+    def _call_again(self, helper):
+        """``helper`` called again: live values (or new parameters) of its parameters' shapes."""
+        args = {}
+        for p in helper.params:
+            if p.default is not None or p.fixed:
+                continue
+            want = p.value
+            live = [v for _, v in self.pool if v.kind == "float" and v.shape == want.shape and
+                    v.pyfloat == want.pyfloat and (v.positive or not want.positive)]
+            if live and not self.ch.chance(0.2):
+                args[p.name] = self.ch.choice(live)
+            else:
+                args[p.name] = self.new_param(shape=want.shape, positive=want.positive, pyfloat=want.pyfloat)
+        return self._invoke(helper, args)
+
+    def _invoke(self, helper, args=None):
+        """The call (an "fcall" node): the first arguments by position, the rest by keyword in
+        any order, a parameter with a default left out or given a literal. With several
+        results: (the call, [(shape, dparams, positive, pyfloat) of each result])."""
+        args = args or {}
+        required = [p for p in helper.params if p.default is None]
+        m = len(required) if self.ch.chance(0.6) else self.ch.int(0, len(required))
+        values, texts, keywords, mapping = [], [], [], {}
+        positional = True
+        for j, p in enumerate(helper.params):
+            if p.default is None:
+                a = args.get(p.name, p.arg)
+                values.append(a)
+                slot = "{%d}" % (len(values) - 1)
+                for d in p.value.dparams:
+                    mapping[d] = a.dparams
+                if j < m:
+                    texts.append(slot)
+                else:
+                    keywords.append(f"{p.name}={slot}")
+                    positional = False
+                continue
+            r = self.ch.int(0, 3)
+            if r < 2:
+                positional = False  # left out
+                continue
+            literal = self.ch.choice(["0.5", "2.0", "1.5", "3", "SCALE"])
+            if literal == "SCALE":
+                self.constants["SCALE"] = 0.75
+            if positional and r == 2:
+                texts.append(literal)
+            else:
+                keywords.append(f"{p.name}={literal}")
+                positional = False
+        texts += self._shuffled(keywords)
+
+        def dparams(dp):
+            return frozenset().union(*[mapping.get(d, frozenset([d])) for d in dp])
+
+        attrs = {"fn": helper.name, "texts": texts, "multi": len(helper.results) > 1}
+        if len(helper.results) == 1:
+            r = helper.results[0]
+            return E("fcall", values, attrs, r.shape, positive=r.positive, dparams=dparams(r.dparams),
+                     pyfloat=r.pyfloat)
+        return E("fcall", values, attrs), [(r.shape, dparams(r.dparams), r.positive, r.pyfloat)
+                                           for r in helper.results]
+
+    def _deliver(self, call):
+        """A call's value in an expression: one result as it is; several unpacked into names
+        (one maybe '_'), then one of them or two combined."""
+        if isinstance(call, E):
+            return call
+        call, infos = call
+        # new names: rebinding one that an expression being drawn reads would change it
+        names = [self.fresh_name(_LOCAL_NAMES) for _ in infos]
+        if self.ch.chance(0.2):
+            names[self.ch.int(0, len(names) - 1)] = "_"
+        self.stmts.append(("unpack", names, call))
+        refs = [self._result(n, *info) for n, info in zip(names, infos) if n != "_"]
+        if len(refs) >= 2 and self.ch.chance(0.4):
+            p, q = self._shuffled(refs)[:2]
+            out = self.bin_node(self.ch.choice(["+", "-", "*"]), p, q)
+            if out.shape is not None and self.ok_shape(out.shape):
+                return out
+        return self.ch.choice(refs)
+
+    def _parallel(self, depth):
+        """Two names bound at once, every value read first: a swap (a, b = b, a) or two new
+        values (a, b = <e1>, <e2>, where e2 may read the a being rebound)."""
+        named = [(n, v) for n, v in self.pool if n and v.op == "ref" and not self._has_default(n)]
+        if len(named) >= 2 and self.ch.chance(0.4):
+            (n1, v1), (n2, v2) = self._shuffled(named[-5:])[:2]
+            names, values = [n1, n2], [v2, v1]
+        else:
+            values = []
+            for _ in range(2):
+                value = self.expr(depth)
+                values.append(self._unary(1) if value.op in ("ref", "const") else value)
+            names = [self.target_name()]
+            second = self.target_name()
+            names.append(second if second != names[0] else self.fresh_name(_LOCAL_NAMES))
+        self.stmts.append(("unpack", names, E("tuple", values)))
+        for name, v in zip(names, values):
+            self._result(name, v.shape, v.dparams, v.positive, v.pyfloat)
+
+    # loops
+
+    def _range_spec(self):
+        """A loop's values and its range(...) text: a literal count, a module constant, a
+        local number, a dimension annotated with a number, range(a, b), a negative step."""
+        k = self.ch.choice([1, 2, 2, 3, 3, 4])
+        r = self.ch.int(0, 11)
+        if r < 5:
+            return list(range(k)), f"range({k})"
+        if r < 7:
+            cname = self.ch.choice(_STEP_CONSTANTS)
+            while self.constants.get(cname, k) != k:
+                cname += "_"
+            self.constants[cname] = k
+            return list(range(k)), f"range({cname})"
+        if r == 7:
+            n = self.fresh_name(["n", "steps", "n_steps"])
+            self.stmts.append(("passive", n, str(k)))
+            return list(range(k)), f"range({n})"
+        if r == 8 and self.annotated and self.helper is None:  # def f(xs: "f[3, B]"): range(xs.shape[0])
+            d = Dim(k)
+            rest = self.random_shape(0, 2)
+            shape = (d,) + rest if self.ok_shape((d,) + rest) else (d,)
+            name = self.fresh_name(_PARAM_NAMES)
+            p = Param(name, shape, "float", pinned=True)
+            self.params.append(p)
+            self.loop_seq = self._leaf(name, p)
+            self.pool.append((name, self.loop_seq))
+            if self.ch.chance(0.5):
+                n = self.fresh_name(["n", "steps", "n_steps"])
+                self.stmts.append(("passive", n, f"{name}.shape[0]"))
+                return list(range(k)), f"range({n})"
+            return list(range(k)), f"range({name}.shape[0])"
+        if r <= 9:
+            a = self.ch.int(1, 2)
+            return list(range(a, a + k)), f"range({a}, {a + k})"
+        step = self.ch.choice([-1, -1, -2])
+        start = -step * (k - 1) + self.ch.int(0, 1)
+        stop = start + step * k
+        return list(range(start, stop, step)), f"range({start}, {stop}, {step})"
+
+    def _loop_term(self):
+        """A value read with the loop variable: x[i], x[i:i + 2] (along an axis long enough),
+        or a value scaled or shifted by i."""
+        var, values = self.loop
+        top = max(values)
+        r = self.ch.int(0, 9)
+        if self.loop_seq is not None and self.ch.chance(0.8):
+            v = self.loop_seq
+            return E("index", [v], {"text": var}, v.shape[1:], dparams=v.dparams)
+        if r < 7:
+            width = 2 if r >= 5 else 1
+            need = top + width
+            found = [(v, k) for _, v in self.pool if v.op == "ref" and v.kind == "float" and not v.pyfloat
+                     for k, d in enumerate(v.shape) if self.length(d) >= need]
+            if found and self.ch.chance(0.6):
+                v, k = self.ch.choice(found)
+            else:
+                long = [n for n in self.named if self.sizes[n] >= need]
+                d = Dim(1, (self.ch.choice(long),)) if long and self.ch.chance(0.5) else \
+                    self.anon_dim(need + self.ch.int(0, 1))
+                rest = self.random_shape(0, 2)
+                shape = (d,) + rest if self.ok_shape((d,) + rest) else (d,)
+                v, k = self.new_param(shape=shape, pyfloat=False), 0
+            lead = [":"] * k
+            if width == 1:
+                return E("index", [v], {"text": ", ".join(lead + [var])}, v.shape[:k] + v.shape[k + 1:],
+                         dparams=v.dparams)
+            return E("index", [v], {"text": ", ".join(lead + [f"{var}:{var} + 2"])},
+                     v.shape[:k] + (self.anon_dim(2),) + v.shape[k + 1:], dparams=v.dparams)
+        base = self.leaf()
+        if r < 9:
+            factor = E("const", attrs={"text": f"({var} + 1)"}, shape=(), positive=True, pyfloat=True)
+            out = self.bin_node("*", base, factor)
+            return self.unary_node("sin", out) if self.ch.chance(0.5) else out
+        return self.bin_node("+", base, E("const", attrs={"text": f"(0.5 * {var})"}, shape=(), pyfloat=True))
+
+    def _with_term(self, e, term):
+        """``e``, made to read the loop's term if it does not."""
+        if _mentions(e, term):
+            return e
+        shape = broadcast(e.shape, term.shape)
+        if shape is not None and self.ok_shape(shape):
+            return self.bin_node(self.ch.choice(["*", "+"]), e, term)
+        return self.bin_node("+", e, self._red(term, "mean", None, False, "fn"))
+
+    def _state_update(self, h, u):
+        """The next state from the state ``h`` and an input ``u``: the shape of h, whatever u's."""
+        if broadcast(h.shape, u.shape) != h.shape:  # (a mean: a sum fed back grows with each step)
+            u = self._red(u, "mean", None, False, "fn")
+        r = self.ch.int(0, 3)
+        if r == 0 and h.shape:  # an RNN step
+            k = h.shape[-1]
+            w = self._operand((k, k), fresh=0.7)
+            hw = E("matmul", [h, w], {"form": "@"}, h.shape, dparams=h.dparams | w.dparams)
+            return self.unary_node("tanh", self.bin_node("+", hw, u))
+        if r <= 1:  # residual
+            half = E("const", attrs={"text": "0.5"}, shape=(), positive=True, pyfloat=True)
+            return self.bin_node("+", h, self.bin_node("*", half, self.unary_node("tanh", u), form="op"))
+        if r == 2:
+            return self.unary_node("tanh", self.bin_node("+", h, u))
+        decay = E("const", attrs={"text": "0.9"}, shape=(), positive=True, pyfloat=True)
+        return self.bin_node("+", self.bin_node("*", h, decay), self.unary_node("sin", u))
+
+    def _states(self, n, same=False):
+        """``n`` states a loop carries (``same``: of one shape): live arrays (their names rebound
+        by the loop, or copied to a new name first) or new parameters."""
+        out = []
+        for _ in range(n):
+            live = [(name, v) for name, v in self.pool if name and v.op == "ref" and v.kind == "float" and
+                    not v.pyfloat and v.shape and not self._has_default(name) and
+                    name not in [o[0] for o in out] and (not same or not out or v.shape == out[0][1].shape)]
+            if live and self.ch.chance(0.6):
+                name, v = self.ch.choice(live[-4:])
+            else:
+                shape = out[0][1].shape if same and out else self.random_shape(1, 2)
+                v = self.new_param(shape=shape, pyfloat=False)
+                name = v.attrs["name"]
+            if self.ch.chance(0.4) or not v.shape:
+                name = self.fresh_name(["h", "state", "carry", "z", "hs"])
+                self.stmts.append(("assign", name, v, None))
+            out.append((name, v))
+        return out
+
+    def _loop(self, depth):
+        """``for i in range(...)`` updating an accumulator (s = s + <term>) or a state of a fixed
+        shape (h = np.tanh(h @ W + xs[i]), h = cell(h, xs[i]), h, c = cell(h, c, xs[i]))."""
+        if "range" in self.taken or self.loop is not None:
+            return False
+        self.taken.add("range")  # a local called range would break the loop
+        var = self.fresh_name(_LOOP_VARS)
+        values, bound = self._range_spec()
+        kind = self.ch.choice(["acc", "acc", "state", "state", "cell", "pair"])
+        helper = self._can_define() and self.ch.chance(0.35)
+        if kind == "cell" and not self._can_define():
+            kind = "state"
+        if kind == "acc":
+            name = self.fresh_name(["acc", "total", "s", "run", "agg"])
+            r = self.ch.int(0, 3)
+            if r == 0:
+                init = E("const", attrs={"text": "0.0"}, shape=(), pyfloat=True)
+            elif r == 1:
+                v = self.leaf()
+                init = self.call("{np}.zeros_like({0})", [v], v.shape, dparams=frozenset())
+            else:
+                init = self.leaf()
+            self.stmts.append(("assign", name, init, None))
+            carried = []
+        else:
+            carried = self._states(1 if kind == "state" else 2, same=kind == "pair")
+        outer, body = self.stmts, []
+        self.stmts, self.loop = body, (var, values)
+        try:
+            refs = []
+            for name_, v in carried:  # in the body a state is of its shape, of any sign; a marker
+                # in its dparams tells what reads it (resolved after the loop)
+                ref = E("ref", attrs={"name": name_}, shape=v.shape, dparams=v.dparams | {"@" + name_})
+                self.pool = [(n, w) for n, w in self.pool if n != name_] + [(name_, ref)]
+                refs.append(ref)
+            term = self._loop_term()
+            self.pool.append(("", term))
+            for _ in range(self.ch.choice([0, 0, 1])):
+                value = self.expr(depth)
+                if value.op in ("ref", "const"):
+                    value = self._unary(1)
+                self.bind(value)
+            used = any(_mentions(s[2], term) for s in body if s[0] in ("assign", "unpack"))
+            if kind == "acc":
+                if helper and self.ch.chance(0.5):  # s = s + g(xs[i], ...)
+                    extra = [self.leaf()] if self.ch.chance(0.5) else []
+                    e = self._deliver(self._invoke(self._define(
+                        [term] + extra, lambda rs: [self._with_term(self.expr(depth), rs[0])])))
+                else:
+                    e = self.expr(depth)
+                    e = e if used else self._with_term(e, term)
+                shape = broadcast(init.shape, e.shape)
+                if shape is None or not self.ok_shape(shape):
+                    e = self._red(e, "mean", None, False, "fn")
+                acc = E("ref", attrs={"name": name}, shape=init.shape, dparams=init.dparams,
+                        positive=init.positive, pyfloat=init.pyfloat)
+                sym = self.ch.choice(["+", "+", "-"])
+                self.bind(self.bin_node(sym, acc, e) if self.ch.chance(0.7) else self.bin_node(sym, e, acc),
+                          name=name)
+            elif kind == "state" and not helper:
+                u = self.expr(depth)
+                self.bind(self._state_update(refs[0], u if used else self._with_term(u, term)),
+                          name=carried[0][0])
+            elif kind == "pair":  # h, g = g, np.tanh(g + h * xs[i]): both read before either is bound
+                u = self.expr(depth)
+                u = u if used else self._with_term(u, term)
+                if not self.ok_shape(broadcast(u.shape, refs[0].shape)):
+                    u = self._red(u, "mean", None, False, "fn")
+                u = self.bin_node("+", u, refs[0])
+                new = self._state_update(refs[1], u)
+                names = [c[0] for c in carried]
+                self.stmts.append(("unpack", names, E("tuple", [refs[1], new])))
+                for name_, v in zip(names, (refs[1], new)):
+                    self._result(name_, v.shape, v.dparams, v.positive, v.pyfloat)
+            else:  # h = cell(h, xs[i], ...) or h, c = cell(h, c, xs[i], ...)
+                n = len(refs)
+                extra = [self.leaf()] if self.ch.chance(0.4) else []
+                if self.ch.chance(0.25):  # cell(h, xs[i], i + 1): a number, in each iteration
+                    extra.append(E("const", attrs={"text": f"{var} + 1"}, shape=(), positive=True,
+                                   pyfloat=True))
+
+                def build(rs):
+                    out = []
+                    for j in range(n):
+                        u = self.expr(depth)
+                        u = self._with_term(u, rs[n]) if j == 0 else u
+                        new = self._state_update(rs[j], u)
+                        if j < n - 1 and self.ch.chance(0.5):  # (a new name: rs must stay valid)
+                            new = self.bind(new, name=self.fresh_name(_LOCAL_NAMES))
+                        out.append(new)
+                    return out
+
+                call = self._invoke(self._define(refs + [term] + extra, build))
+                if n == 1:
+                    self.bind(call, name=carried[0][0])
+                else:
+                    call, infos = call
+                    self.stmts.append(("unpack", [c[0] for c in carried], call))
+                    for (name_, _), info in zip(carried, infos):
+                        self._result(name_, *info)
+        finally:
+            self.stmts, self.loop, self.loop_seq = outer, None, None
+            self.pool = [(n, v) for n, v in self.pool if n != ""]
+        self.stmts.append(("for", var, bound, body))
+        # what a state reads over all the iterations (a fixpoint), and so what each name the
+        # body binds may read; the carried names come last in the pool
+        bound_names = [t for s in body for t in _stmt_targets(s)]
+        mine = {n: v for n, v in self.pool if n in bound_names}
+        reads = {"@" + n: frozenset(v.dparams) for n, v in carried}
+
+        def resolve(dparams):
+            return frozenset(d for d in dparams if d not in reads).union(
+                *[reads[d] for d in dparams if d in reads])
+
+        changed = True
+        while changed:
+            changed = False
+            for n, _ in carried:
+                more = reads["@" + n] | resolve(mine[n].dparams)
+                changed |= more != reads["@" + n]
+                reads["@" + n] = more
+        for v in mine.values():
+            v.dparams = resolve(v.dparams)
+        last = [c[0] for c in carried] + ([name] if kind == "acc" else [])
+        self.pool = [(n, v) for n, v in self.pool if n not in mine] + \
+            sorted(((n, v) for n, v in self.pool if n in mine), key=lambda item: item[0] in last)
+        if self.ch.chance(0.15):  # after the loop its variable holds the last value
+            _, v = self.pool[-1]
+            factor = E("const", attrs={"text": f"({var} + 1)"}, shape=(), positive=True, pyfloat=True)
+            self.bind(self.bin_node("*", v, factor))
+        return True
+
     # -- statements ------------------------------------------------------------------------
 
     def run(self):
         for _ in range(self.ch.int(1, 3)):
             self.new_param()
         for _ in range(self.ch.int(1, 6)):
+            if self.extended and self.ch.chance(0.035) and self._loop(self.ch.int(1, 2)):
+                continue
+            if self.extended and self.ch.chance(0.015):
+                self._parallel(self.ch.int(1, 2))
+                continue
             value = self.expr(self.ch.int(1, 3))
             if value.op in ("ref", "const"):
                 value = self._unary(1)
@@ -1888,9 +2484,16 @@ class _Gen:
         self.finish()
 
     def target_name(self):
-        locals_ = [n for n, v in self.pool if not any(p.name == n for p in self.params)]
-        # not a parameter with a default: const() hands that out as the scalar it was
-        params = [p.name for p in self.params if p.kind == "float" and p.default is None]
+        if self.loop is not None:  # a name the body reads must keep its shape: no rebinding
+            return self.fresh_name(_LOCAL_NAMES)
+        if self.helper is not None:
+            own = {p.name for p in self.helper.params}
+            locals_ = [n for n, v in self.pool if n not in own]
+            params = [p.name for p in self.helper.params if p.value.kind == "float" and p.default is None]
+        else:
+            locals_ = [n for n, v in self.pool if not any(p.name == n for p in self.params)]
+            # not a parameter with a default: const() hands that out as the scalar it was
+            params = [p.name for p in self.params if p.kind == "float" and p.default is None]
         r = self.ch.int(0, 9)
         if r == 0 and locals_:
             return self.ch.choice(locals_)  # reassigned
@@ -1902,7 +2505,7 @@ class _Gen:
         name = name or self.target_name()
         annotation = None
         if self.annotated and self.ch.chance(0.2) and all(d.named for d in value.shape) and not value.pyfloat:
-            annotation = _annotation_text(value.shape, "f")
+            annotation = _annotation_text(value.shape, "f", self.helper and self.helper.dims)
         self.stmts.append(("assign", name, value, annotation))
         self.pool = [(n, v) for n, v in self.pool if n != name]
         ref = E("ref", attrs={"name": name}, shape=value.shape, kind=value.kind, positive=value.positive,
@@ -1940,6 +2543,16 @@ class _Gen:
             total = E("red", [p], {"fn": "sum", "axis": None, "keepdims": False, "form": "fn",
                                    "positional": False}, (), dparams=p.dparams)
             self.output = self.bind(self.bin_node("+", self.output, total, form="op"))
+
+
+def _stmt_targets(stmt):
+    if stmt[0] == "assign":
+        return [stmt[1]]
+    if stmt[0] == "unpack":
+        return [n for n in stmt[1] if n != "_"]
+    if stmt[0] == "for":
+        return [t for s in stmt[3] for t in _stmt_targets(s)]
+    return []
 
 
 def _draw_matrix(kind, shape, rng):
@@ -2002,7 +2615,9 @@ def _matmul_shape(a, b):
     return out
 
 
-def _annotation_text(shape, kind):
+def _annotation_text(shape, kind, rename=None):
+    """``"f[A, 2*B, 1, _]"``; ``rename`` maps dimension names (a helper's own names for them)."""
+    rename = rename or {}
     dims = []
     for d in shape:
         if d.is_one:
@@ -2010,7 +2625,8 @@ def _annotation_text(shape, kind):
         elif not d.named:
             dims.append("_")
         else:
-            dims.append("*".join(([str(d.coef)] if d.coef != 1 else []) + list(d.factors)))
+            names = [rename.get(f, f) for f in d.factors]
+            dims.append("*".join(([str(d.coef)] if d.coef != 1 else []) + names))
     return f'"{kind}[{", ".join(dims)}]"'
 
 
@@ -2027,7 +2643,8 @@ class _Render:
 
     def __call__(self, e: E) -> str:
         text = getattr(self, f"r_{e.op}")(e, *[self(a) for a in e.args])
-        if self.check and e.op == "multi":  # several results, each checked
+        # several results (np.split's, slogdet's, a helper's, a, b = b, a), each checked
+        if self.check and (e.op in ("multi", "tuple") or e.op == "fcall" and e.attrs["multi"]):
             return f"{_CHECK_K}.vs({text})"
         if self.check and e.op not in ("ref", "const"):
             return f"{_CHECK_K}.v({text})"
@@ -2042,6 +2659,12 @@ class _Render:
                                      sp="__fuzz_sp__." if self.check else "") + ")"
 
     r_multi = r_call  # a call with several results, unpacked by its statement
+
+    def r_tuple(self, e, *parts):  # a, b = b, a
+        return f"({', '.join(parts)})" if self.check else ", ".join(parts)
+
+    def r_fcall(self, e, *args):  # a helper of the module (the check's instrumented copy, when checking)
+        return f"{e.attrs['fn']}({', '.join(t.format(*args) for t in e.attrs['texts'])})"
 
     def r_const(self, e):
         text = e.attrs["text"]
@@ -2184,6 +2807,9 @@ class _Render:
 
 def _annotate_params(gen: _Gen):
     for p in gen.params:
+        if p.pinned:  # a loop's bound reads its first dimension, a number
+            p.annotation = _annotation_text(p.shape, "f")
+            continue
         if gen.annotated and gen.ch.chance(0.9) and not p.intvalued:  # "f[...]" promises floats
             kind = {"float": "f", "int": "i", "bool": "b"}[p.kind]
             if p.shape == () and p.kind == "float" and gen.ch.chance(0.5):
@@ -2192,15 +2818,53 @@ def _annotate_params(gen: _Gen):
                 p.annotation = _annotation_text(p.shape, kind)
 
 
+def _stmt_lines(stmt, render, check):
+    """A statement's lines (a loop's body indented under it)."""
+    if stmt[0] == "passive":
+        return [f"{stmt[1]} = {stmt[2]}"]
+    if stmt[0] == "unpack":  # a, b = np.split(x, 2); sign, logdet = np.linalg.slogdet(a); h, c = cell(...)
+        return [f"{', '.join(stmt[1])} = {render(stmt[2])}"]
+    if stmt[0] == "for":  # for i in range(3): ...
+        return [f"for {stmt[1]} in {stmt[2]}:"] + \
+            ["    " + line for s in stmt[3] for line in _stmt_lines(s, render, check)]
+    _, name, value, annotation = stmt
+    note = f": {annotation}" if annotation and not check else ""
+    return [f"{name}{note} = {render(value)}"]
+
+
+def _stmt_reads(stmt, render):
+    """The text a statement reads (its values, a loop's bounds), for the names it uses."""
+    if stmt[0] == "passive":
+        return [stmt[2]]
+    if stmt[0] == "for":
+        return [stmt[2]] + [t for s in stmt[3] for t in _stmt_reads(s, render)]
+    return [render(stmt[2])]
+
+
+def _helper_source(h: _Helper, render, check):
+    params = []
+    for p in h.params:
+        note = f": {p.annotation}" if p.annotation and not check else ""
+        default = "" if p.default is None else (" = " if note else "=") + p.default
+        params.append(p.name + note + default)
+    lines = [line for s in h.stmts for line in _stmt_lines(s, render, check)]
+    lines.append("return " + ", ".join(render(r) for r in h.results))
+    return f"def {h.name}({', '.join(params)}):\n" + "".join("    " + line + "\n" for line in lines)
+
+
 def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed, keep=None) -> Program:
     """The program's text; ``keep`` (statement indices) leaves the others out, and with them
-    the parameters nothing reads any more (used to minimize a failing program)."""
+    the parameters nothing reads any more and the helpers nothing calls (used to minimize a
+    failing program)."""
     import re
+
+    def names(texts):
+        return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", "\n".join(texts)))
 
     user, check = _Render(gen.np, False), _Render(gen.np, True)
     stmts = [s for i, s in enumerate(gen.stmts) if keep is None or i in keep]
-    rendered = [s[2] if s[0] == "passive" else user(s[2]) for s in stmts] + [user(gen.output)]
-    words = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", "\n".join(rendered)))
+    rendered = [t for s in stmts for t in _stmt_reads(s, user)] + [user(gen.output)]
+    words = names(rendered)
     kept_params = [p for p in gen.params if (keep is None or p.name in words) and p.default is None] + \
         [p for p in gen.params if (keep is None or p.name in words) and p.default is not None]
     params = [p.name + (f": {p.annotation}" if p.annotation else "") +
@@ -2208,22 +2872,20 @@ def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed, keep=N
               for p in kept_params]
     if wrt is not None:
         wrt = tuple(n for n in wrt if any(p.name == n for p in kept_params)) or None
-    body, cbody = [], []
-    for stmt in stmts:
-        if stmt[0] == "passive":
-            body.append(f"{stmt[1]} = {stmt[2]}")
-            cbody.append(f"{stmt[1]} = {stmt[2]}")
-            continue
-        if stmt[0] == "unpack":  # a, b = np.split(x, 2); sign, logdet = np.linalg.slogdet(a)
-            body.append(f"{', '.join(stmt[1])} = {user(stmt[2])}")
-            cbody.append(f"{', '.join(stmt[1])} = {check(stmt[2])}")
-            continue
-        _, name, value, annotation = stmt
-        note = f": {annotation}" if annotation else ""
-        body.append(f"{name}{note} = {user(value)}")
-        cbody.append(f"{name} = {check(value)}")
+    body = [line for stmt in stmts for line in _stmt_lines(stmt, user, False)]
+    cbody = [line for stmt in stmts for line in _stmt_lines(stmt, check, True)]
     body.append(f"return {user(gen.output)}")
     cbody.append(f"return {check(gen.output)}")
+    # the helpers f calls, and those they call (a helper of a dropped statement is left out)
+    sources = {h.name: _helper_source(h, user, False) for h in gen.helpers}
+    called, reads = set(), words
+    while True:
+        more = {h.name for h in gen.helpers if h.name in reads} - called
+        if not more:
+            break
+        called |= more
+        reads = names([sources[n] for n in more])
+    helpers = [h for h in gen.helpers if h.name in called]
     header = []
     if gen.np == "numpy":
         header.append("import numpy")
@@ -2236,9 +2898,10 @@ def render_program(gen: _Gen, wrt, check_shapes, input_seed, scalar_seed, keep=N
     header.append("import gradgen")
     for name, value in gen.constants.items():
         header.append(f"{name} = {value!r}")
-    source = "\n".join(header) + "\n\n\n" + f"def f({', '.join(params)}):\n" + \
-        "\n".join("    " + line for line in body) + "\n"
-    check_source = f"def f({', '.join(p.name + ('' if p.default is None else '=' + p.default) for p in kept_params)}):\n" + \
+    source = "\n".join(header) + "\n\n\n" + "".join(sources[h.name] + "\n\n" for h in helpers) + \
+        f"def f({', '.join(params)}):\n" + "\n".join("    " + line for line in body) + "\n"
+    check_source = "".join(_helper_source(h, check, True) + "\n" for h in helpers) + \
+        f"def f({', '.join(p.name + ('' if p.default is None else '=' + p.default) for p in kept_params)}):\n" + \
         "\n".join("    " + line for line in cbody) + "\n"
     return Program(source=source, check_source=check_source, params=kept_params, sizes=dict(gen.sizes),
                    constants=dict(gen.constants), from_imports=sorted(gen.from_imports),

@@ -740,11 +740,15 @@ class _Parser:
                           hint=_hint_of(expr, "getitem"))
 
     def _lower_Call(self, expr: ast.Call) -> Value:
+        path = _dotted(expr.func)
+        # a parameter of the module's own functions (or of a rule) may be called out; NumPy's out= is in place
+        own = self._module_function(expr) is not None or (path is not None and len(path) == 1
+                                                          and path[0] in self.rules and path[0] not in self.env)
         for kw in expr.keywords:
             if kw.arg is None:
                 raise self.ctx.error(kw.value, "'**' arguments are not supported",
                                      hint="pass the arguments by name")
-            if kw.arg == "out":
+            if kw.arg == "out" and not own:
                 raise self.ctx.error(kw, "'out=' writes into an array in place; gradgen does not "
                                      "support in-place updates yet", hint="drop out= and assign the result",
                                      construct="in-place assignment")
@@ -752,7 +756,6 @@ class _Parser:
             if isinstance(arg, ast.Starred):
                 raise self.ctx.error(arg, "'*' arguments are not supported", hint="pass the arguments one by one")
         func = expr.func
-        path = _dotted(func)
         if path is not None and len(path) == 1 and path[0] in self.rules and path[0] not in self.env \
                 and path[0] not in self.locals:
             return self._user_call(expr, self.rules[path[0]])
@@ -990,8 +993,7 @@ class _Parser:
                 if self._needs_gradient(bound[name]):
                     raise self.ctx.error(bound[name], f"a differentiable '{name}' of {label} is not supported",
                                          hint=instead)
-            template, inputs = self._passive_template(call)
-            return self._node("nondiff", inputs, template, hint=fname)
+            return self._no_gradient_call(call, fname)
         if fname == "einsum":
             return self._einsum(call)
         if fname in ("convolve", "correlate"):
@@ -1014,8 +1016,7 @@ class _Parser:
         if fname in api.ARRAY_FUNCS:
             return self._array_call(call, fname, api.ARRAY_FUNCS[fname])
         if fname in api.NONDIFF:
-            template, inputs = self._passive_template(call)
-            return self._node("nondiff", inputs, template, hint=fname)
+            return self._no_gradient_call(call, fname)
         passive = self._lower_arguments_if_passive(call)
         if passive is not None:  # np.ones(x.shape), np.arange(len(x)): no gradient flows
             if fname == "random" or fname.startswith("random."):
@@ -1077,6 +1078,18 @@ class _Parser:
         diff = tuple(i for i, adj in enumerate(rule.adjoints) if adj is not None or rule.template)
         return self._node("user", values, template, diff=diff, attrs={"rule": rule},
                           hint=f"{rule.name}_{_describe(call.args[0]) or 'out'}" if call.args else rule.name)
+
+    def _no_gradient_call(self, call: ast.Call, hint: str) -> Value:
+        """A call whose result carries no gradient (np.sign(x), np.full_like(x, 2.0)): kept as
+        written, its arguments lowered first where they call the module's own functions (which
+        the generated module cannot call)."""
+        if not self._calls_module_function(call):
+            template, inputs = self._passive_template(call)
+            return self._node("nondiff", inputs, template, hint=hint)
+        parts = list(call.args) + [kw.value for kw in call.keywords]
+        values = [self._lower(p) for p in parts]
+        return self._node("nondiff", values, _rebuild(call, {id(p): v.ref() for p, v in zip(parts, values)}),
+                          hint=hint)
 
     def _lower_arguments_if_passive(self, call):
         """(template, inputs) when every argument lowers to a value with no gradient, else None."""

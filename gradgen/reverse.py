@@ -182,7 +182,9 @@ class _Reverse:
                 fresh.append(self.fresh.get(root, False) and root not in returned)  # else copied
                 returned.add(root)
             else:
-                grads.append(ast.parse(f"np.zeros(np.shape({value.placeholder}))", mode="eval").body)
+                # the result does not read it: zeros, in its precision (float32 in, float32 out)
+                zeros = f"np.zeros_like({value.placeholder}, dtype=np.result_type({value.placeholder}, 1.0))"
+                grads.append(ast.parse(zeros, mode="eval").body)
                 fresh.append(True)
         return Backward(blocks, list(self.wrt), grads, fresh, self.temps, self.adjoints, self.flows,
                         seed_folded=self.fold_seed)

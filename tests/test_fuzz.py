@@ -163,6 +163,153 @@ def test_extended_grammar_writes_the_newer_functions(annotated):
     assert calls(False, 300) == set()
 
 
+def _forms(source):
+    """The helper-function and loop forms a program's module uses (read from its AST)."""
+    import ast
+
+    tree = ast.parse(source)
+    defs = {d.name: d for d in tree.body if isinstance(d, ast.FunctionDef)}
+    f = defs.pop("f")
+    found = set()
+
+    def calls(node):
+        return [c for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+                and c.func.id in defs]
+
+    if defs:
+        found.add("helper")
+    f_names = {a.arg for a in f.args.args} | {n.id for n in ast.walk(f) if isinstance(n, ast.Name)}
+    for name, d in defs.items():
+        params = [a.arg for a in d.args.args]
+        if set(params) & (f_names - {a.id for c in calls(f) for a in c.args if isinstance(a, ast.Name)}):
+            found.add("helper parameter named like another name of f")
+        if d.args.defaults:
+            found.add("parameter with a default")
+        if calls(d):
+            found.add("helper calling a helper")
+        if any(isinstance(n, ast.For) for n in ast.walk(d)):
+            found.add("loop in a helper")
+    all_calls = calls(tree)
+    if len({id(c) for c in all_calls}) > len({c.func.id for c in all_calls}):
+        found.add("a helper called twice")
+    for c in all_calls:
+        d = defs[c.func.id]
+        if c.keywords:
+            found.add("keyword argument")
+        if len(c.args) + len(c.keywords) < len(d.args.args):
+            found.add("default left out")
+        given = set(p.arg for p in d.args.args[:len(c.args)]) | {k.arg for k in c.keywords}
+        if d.args.defaults and given & {a.arg for a in d.args.args[len(d.args.args) - len(d.args.defaults):]}:
+            found.add("default given")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple):
+            if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name) and \
+                    node.value.func.id in defs:
+                found.add("several results unpacked")
+            if isinstance(node.value, ast.Tuple):
+                found.add("parallel assignment")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Call) and \
+                isinstance(node.value.func, ast.Name) and node.value.func.id in defs:
+            found.add("one result")
+        if not isinstance(node, ast.For):
+            continue
+        found.add("loop in f" if node in list(ast.walk(f)) else "loop")
+        var, args = node.target.id, node.iter.args
+        if calls(node):
+            found.add("loop calling a helper")
+        if len(args) == 1 and isinstance(args[0], ast.Constant):
+            found.add("range(k)")
+        elif len(args) == 1 and isinstance(args[0], ast.Name):
+            found.add("range(CONSTANT)" if args[0].id.isupper() else "range(n), n a local number")
+        elif len(args) == 1:
+            found.add("range(x.shape[0])")
+        elif len(args) == 2:
+            found.add("range(a, b)")
+        elif ast.literal_eval(args[2]) < 0:
+            found.add("range with a negative step")
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Subscript):
+                text = ast.unparse(sub.slice)
+                if text == var or text.endswith(", " + var):
+                    found.add("x[i]")
+                if f"{var}:{var} + 2" in text:
+                    found.add("x[i:i + 2]")
+        after = f.body[f.body.index(node) + 1:] if node in f.body else []
+        if any(isinstance(n, ast.Name) and n.id == var for stmt in after for n in ast.walk(stmt)):
+            found.add("loop variable read after the loop")
+    return found
+
+
+_FORMS = {"helper", "one result", "several results unpacked", "keyword argument", "parameter with a default",
+          "default left out", "default given", "helper calling a helper", "a helper called twice",
+          "helper parameter named like another name of f", "loop in f", "loop in a helper",
+          "loop calling a helper", "range(k)", "range(CONSTANT)", "range(n), n a local number", "range(a, b)",
+          "range with a negative step", "x[i]", "x[i:i + 2]", "loop variable read after the loop",
+          "parallel assignment"}
+
+
+@pytest.mark.parametrize("annotated", [False, True], ids=["unannotated", "annotated"])
+def test_extended_grammar_writes_helpers_and_loops(annotated):
+    """The extended grammar calls functions of the module (several results, keywords, defaults,
+    nesting, a second call) and loops over range(...) in every form gradgen writes out; a
+    modest share of programs does, and the basic grammar never does."""
+    found, helpers, loops = set(), 0, 0
+    for i in range(800):
+        prog = fuzz.make_program(fuzz.RandomChooser(9 * 1_000_003 + i), annotated=annotated)
+        forms = _forms(prog.source)
+        found |= forms
+        helpers += "helper" in forms
+        loops += bool(forms & {"loop", "loop in f"})
+    expected = _FORMS | ({"range(x.shape[0])"} if annotated else set())
+    assert found >= expected, sorted(expected - found)
+    assert 0.05 * 800 <= helpers <= 0.3 * 800 and 0.05 * 800 <= loops <= 0.3 * 800, (helpers, loops)
+    for i in range(300):
+        prog = fuzz.make_program(fuzz.RandomChooser(9 * 1_000_003 + i), annotated=annotated, extended=False)
+        assert not _forms(prog.source), prog.source
+
+
+def test_helper_and_loop_programs_check():
+    """Programs with helpers and loops run through the whole check: instrumented copies of the
+    helpers find inputs away from kinks, and gradgen's gradients agree with central differences."""
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="gradgen-fuzz-")
+    outcomes = []
+    for i in range(400):
+        prog = fuzz.make_program(fuzz.RandomChooser(13 * 1_000_003 + i), annotated=i % 2 == 1)
+        if _forms(prog.source) & {"helper", "loop", "loop in f"}:
+            outcomes.append(fuzz.run_program(prog, directory))
+        if len(outcomes) == 40:
+            break
+    assert len(outcomes) == 40
+    bad = [o for o in outcomes if o.status in ("failure", "invalid")]
+    assert not bad, "\n\n".join(fuzz.describe(o) for o in bad[:3])
+    assert sum(o.status == "ok" for o in outcomes) >= 32, [(o.status, o.message[:80]) for o in outcomes]
+
+
+def test_minimize_leaves_out_the_helpers_nothing_calls():
+    """Dropping the statements that call a helper drops the helper, and the parameters of f
+    that were passed only to it."""
+    import re
+
+    for i in range(200):
+        prog = fuzz.make_program(fuzz.RandomChooser(17 * 1_000_003 + i))
+        helpers = re.findall(r"^def (?!f\()(\w+)\(", prog.source, re.M)
+        if helpers:
+            break
+    user = fuzz._Render(prog.gen.np, False)
+    calling = re.compile(r"\b(%s)\(" % "|".join(helpers))
+    keep = {k for k, stmt in enumerate(prog.gen.stmts)
+            if not any(calling.search(line) for line in fuzz._stmt_lines(stmt, user, False))}
+    small = fuzz.render_program(prog.gen, prog.wrt, prog.check_shapes, prog.input_seed, prog.scalar_seed,
+                                keep=keep)
+    compile(small.source, "<fuzz>", "exec")
+    compile(small.check_source, "<fuzz check>", "exec")
+    if not calling.search(small.source.split("def f(")[1]):  # (the result may call one itself)
+        assert not re.search(r"^def (?!f\()", small.source, re.M), small.source
+    assert len(small.params) <= len(prog.params)
+
+
 def test_minimize_keeps_the_failure(monkeypatch):
     """minimize() drops statements that do not matter and keeps the failure's category."""
     real = gradgen.derive
@@ -527,6 +674,61 @@ def test_regression_softmax_fusion_of_a_squared_log(tmp_path):
     b = np.array([0.3, -0.2])
     (db,) = f.backward(b)
     assert np.allclose(db, _fd(f.forward, [b], 0), rtol=1e-6, atol=1e-8), db
+
+
+def test_regression_zero_gradient_keeps_float32(tmp_path):
+    """README: float32 in, float32 out. A parameter named in wrt that the result does not read
+    gets ``np.zeros(np.shape(s))``, float64 whatever s is (reverse.py, the gradient with no
+    path). Found by the fuzzer while helpers were being added (a parameter passed to a called
+    function that ignores it, asked for in wrt): ``state = head(state, state * (t + 1), s)`` with
+    ``def head(state, b, s): return tanh(state + sin(b))``, wrt=('w', 's', 'p'): ds float64."""
+    f = derive_source("""
+        def f(w, s):
+            return np.sum(np.tanh(w))
+    """, tmp_path, wrt=("w", "s"))
+    w = np.array([0.5, -1.0], dtype=np.float32)
+    s = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    dw, ds = f.backward(w, s)
+    assert dw.dtype == np.float32, dw.dtype
+    assert np.shape(ds) == s.shape and not np.any(ds), ds
+    assert ds.dtype == np.float32, f"ds is {ds.dtype} for a float32 s"
+
+
+@pytest.mark.parametrize("use", ["np.heaviside(g(x), 0.5) * x", "np.full_like(g(x), 2.0) * x",
+                                 "np.sign(g(x)) * x"])
+def test_regression_module_function_called_where_no_gradient_flows(use, tmp_path):
+    """A call to a function of the same module is written out in place (README), also where its
+    value only feeds something with no gradient (np.heaviside's x, np.full_like's template,
+    np.sign). There gradgen refuses it: "call to 'g', a function gradgen cannot see into",
+    though it writes g out anywhere else (np.where(g(x) > 0, ...) and x[g(x) > 0] work). Found by
+    the fuzzer: ``m = np.heaviside(dense(p, g, p).sum(), 1.0)``, ``np.full_like(branch(...), 0.5,
+    dtype=float)``."""
+    f = derive_source(f"""
+        def g(v):
+            return v * 2.0 - 0.5
+
+        def f(x):
+            return np.sum({use})
+    """, tmp_path)
+    result = gradgen.check_grad(f, np.array([0.75, -1.5, 2.0]))
+    assert result.ok, str(result)
+
+
+def test_regression_module_function_with_a_parameter_named_out(tmp_path):
+    """A function of the module with a parameter called ``out``, called with ``out=...``: gradgen
+    takes it for NumPy's in-place out= and refuses ("'out=' writes into an array in place"),
+    though the call is written out like any other (by position it works). Found by the fuzzer
+    (hostile names): ``def branch(out, c): ...`` called as ``branch(out=o, c=o)``."""
+    f = derive_source("""
+        def scaled(out, c):
+            return out * c
+
+        def f(x):
+            return np.sum(scaled(out=np.tanh(x), c=2.0))
+    """, tmp_path)
+    x = np.array([0.75, -1.5, 2.0])
+    (dx,) = f.backward(x)
+    assert np.allclose(dx, 2.0 * (1 - np.tanh(x) ** 2)), dx
 
 
 # -- float32 in, float32 out: the adjoints of the new surface (found by the fuzzer) ---------
