@@ -225,18 +225,23 @@ class _Parser:
                              construct=type(stmt).__name__)
 
     def _for(self, stmt: ast.For):
-        """``for i in range(...)`` with bounds known when the code is read: the body is written
-        out once per iteration, with i a number in each (an RNN over T steps, a fixed number
-        of refinement steps)."""
+        """``for i in range(...)`` with bounds known when the code is read, or ``for x_t in xs``
+        over an array whose first dimension is annotated with a number: the body is written out
+        once per iteration, with i a number in each, or x_t = xs[i] first (an RNN over T steps,
+        a fixed number of refinement steps)."""
         it = stmt.iter
         is_range = isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" \
             and "range" not in self.env and "range" not in self.locals and self.scope.kind("range") == "builtin"
-        if not is_range or not isinstance(stmt.target, ast.Name) or it.keywords or not 1 <= len(it.args) <= 3:
-            raise self.ctx.error(stmt, "'for' loops are supported over range(...) into one name only",
-                                 hint="write for i in range(n) and index with i", construct="For")
+        over = it.id if isinstance(it, ast.Name) and it.id in self.env else None
+        if not isinstance(stmt.target, ast.Name) or not (is_range or over) or \
+                is_range and (it.keywords or not 1 <= len(it.args) <= 3):
+            raise self.ctx.error(stmt, "'for' loops are supported over range(...), or over an array's first "
+                                 "axis, into one name only", hint="write for i in range(n) and index with i",
+                                 construct="For")
         if stmt.orelse:
             raise self.ctx.error(stmt.orelse[0], "'for ... else' is not supported", hint="drop the else block",
                                  construct="For")
+        name = stmt.target.id
         for sub in stmt.body:
             for node in ast.walk(sub):
                 if isinstance(node, (ast.Break, ast.Continue, ast.Return)):
@@ -244,6 +249,37 @@ class _Parser:
                     raise self.ctx.error(node, f"'{word}' inside a loop is not supported",
                                          hint="gradgen writes each iteration out, so every iteration must "
                                          "run to the end; select with np.where instead", construct=word)
+                if isinstance(node, ast.Name) and node.id in (name, over) and not isinstance(node.ctx, ast.Load):
+                    raise self.ctx.error(node, f"the loop assigns to '{node.id}', which it "
+                                         f"{'counts with' if node.id == name else 'runs over'}",
+                                         hint="use another name inside the loop", construct="For")
+        steps = self._range_steps(it) if is_range else self._length_steps(it)
+        if len(steps) > _MAX_UNROLLED:
+            raise self.ctx.error(it, f"the loop runs {len(steps)} times; gradgen writes each iteration out and "
+                                 f"stops at {_MAX_UNROLLED}", hint="move the loop out of the derived function, or "
+                                 "vectorise it", construct="For")
+        for i in steps:
+            if over is None:  # i is a number in this iteration, as if written there: xs[t] is xs[3]
+                body = [_with_number(copy.deepcopy(sub), name, i) for sub in stmt.body]
+            else:  # x_t = xs[i], located at the loop's header, then the body as written
+                take = ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())],
+                                  value=ast.Subscript(value=ast.Name(id=over, ctx=ast.Load()),
+                                                      slice=ast.Constant(i), ctx=ast.Load()))
+                for node in ast.walk(take):
+                    node.lineno, node.col_offset = stmt.lineno, stmt.col_offset
+                    node.end_lineno, node.end_col_offset = it.end_lineno, it.end_col_offset
+                body = [take] + [copy.deepcopy(sub) for sub in stmt.body]
+            self.iterations.append(f"{name} = {i}" if over is None else f"{name} = {over}[{i}]")
+            try:
+                for sub in body:
+                    self._statement(sub)
+            finally:
+                self.iterations.pop()
+        if steps and over is None:  # after the loop the name holds its last value, as in Python
+            last = ast.copy_location(ast.Constant(steps[-1]), stmt.target)
+            self.env[name] = self._passive(last)
+
+    def _range_steps(self, it: ast.Call) -> range:
         bounds = [self._static_int(a) for a in it.args]
         for arg, bound in zip(it.args, bounds):
             if bound is None:
@@ -251,29 +287,16 @@ class _Parser:
                                      "it reads the code, to write each iteration out",
                                      hint="use a number, a module constant, or a dimension annotated with a number",
                                      construct="For")
-        steps = range(*bounds)
-        if len(steps) > _MAX_UNROLLED:
-            raise self.ctx.error(it, f"the loop runs {len(steps)} times; gradgen writes each iteration out and "
-                                 f"stops at {_MAX_UNROLLED}", hint="move the loop out of the derived function, or "
-                                 "vectorise it", construct="For")
-        name = stmt.target.id
-        for sub in stmt.body:
-            for node in ast.walk(sub):
-                if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
-                    raise self.ctx.error(node, f"the loop assigns to its own variable '{name}'",
-                                         hint="use another name inside the loop", construct="For")
-        for i in steps:
-            # i is a number in this iteration, as if written there: xs[t] is xs[3], basic indexing
-            body = [_with_number(copy.deepcopy(sub), name, i) for sub in stmt.body]
-            self.iterations.append(f"{name} = {i}")
-            try:
-                for sub in body:
-                    self._statement(sub)
-            finally:
-                self.iterations.pop()
-        if steps:  # after the loop the name holds its last value, as in Python
-            last = ast.copy_location(ast.Constant(steps[-1]), stmt.target)
-            self.env[name] = self._passive(last)
+        return range(*bounds)
+
+    def _length_steps(self, it: ast.Name) -> range:
+        shape = self.env[it.id].shape
+        first = shape[0] if shape else None
+        if first is None or first.factors:
+            raise self.ctx.error(it, f"gradgen must know how long '{it.id}' is when it reads the code, to write "
+                                 "each iteration out", hint=f"annotate its first dimension with a number "
+                                 f"(\"f[5, B, D]\"), or loop over range(n) and index {it.id}[t]", construct="For")
+        return range(first.coef)
 
     def _static_condition(self, expr: ast.expr) -> bool | None:
         """A condition known when the code is read: literals and module constants (USE_BIAS,

@@ -43,11 +43,11 @@ import gradgen
 @gradgen.derive
 def f(x):
     s = 0.0
-    for row in x:
+    for row in x.T:
         s = s + row
     return np.sum(s)
 '''
-LOOP_LINE, LOOP_COL = 8, 5  # where 'for' starts (a loop over an array: its length is not known)
+LOOP_LINE, LOOP_COL = 8, 5  # where 'for' starts (a loop over an expression, not a range or a name)
 
 SYNTAX_ERROR = '''\
 import numpy as np
@@ -305,7 +305,7 @@ def test_for_loop_is_a_located_error_and_writes_nothing(tmp_path, existing):
     first = proc.err.splitlines()[0]
     assert first.startswith(f"loop.py:{LOOP_LINE}:{LOOP_COL}: error: "), proc.err
     assert "'for' loops" in first
-    assert "for row in x:" in proc.err  # the offending line is quoted
+    assert "for row in x.T:" in proc.err  # the offending line is quoted
     assert "hint:" in proc.err
     assert "Traceback" not in proc.err
 

@@ -30,7 +30,7 @@ CASES = [
             for row in x:
                 s = s + row
             return s
-     """, "for row in", "'for' loops are supported over range(...)", "for i in range(n)"),
+     """, "for row in", "gradgen must know how long 'x' is", "range(n)"),
     ("for with unknown bounds", """
         def f(x):
             s = 0.0

@@ -39,6 +39,21 @@ def f(xs: "f[4, B, D]", h0: "f[B, H]", Wx: "f[D, H]", Wh: "f[H, H]", Wo: "f[H]")
     assert f.source.count("np.zeros_like(xs") == 1 and "dxs[0] += " in f.source
 
 
+def test_a_loop_over_an_arrays_first_axis(tmp_path):
+    """for x_t in xs, with xs's length annotated: x_t = xs[t] is written out at each step, and
+    its adjoint adds into dxs in place."""
+    f = derive_source('''
+def f(xs: "f[3, B, D]", h0, Wx, Wh):
+    h = h0
+    for x_t in xs:
+        h = np.tanh(x_t @ Wx + h @ Wh)
+    return np.sum(h ** 2) + np.sum(x_t)
+''', tmp_path)
+    assert_grad_ok(f, normal(3, 2, 4), normal(2, 5), normal(4, 5), normal(5, 5) * 0.5)
+    assert "x_t = xs[0]" in f.source and "dxs[1] += " in f.source
+    assert re.search(r"# for x_t in xs   \[x_t = xs\[2\]\]   \(line 5\)", f.source)
+
+
 @pytest.mark.parametrize("header, loop", [
     ("", "for i in range(3)"),
     ("", "for i in range(1, 4)"),
@@ -122,8 +137,12 @@ def f(x, W):
 
 
 @pytest.mark.parametrize("body, needle, message, hint", [
-    ("    for row in x:\n        x = x + row\n    return np.sum(x)\n", "for row",
-     "'for' loops are supported over range(...) into one name only", "range(n)"),
+    ("    for row in x:\n        y = x + row\n    return np.sum(y)\n", "for row",
+     "gradgen must know how long 'x' is", "range(n)"),
+    ("    for row in x:\n        x = x + row\n    return np.sum(x)\n", "x = x + row",
+     "the loop assigns to 'x', which it runs over", "another name"),
+    ("    for row in x.T:\n        x = x + row\n    return np.sum(x)\n", "for row",
+     "'for' loops are supported over range(...), or over an array's first axis", "range(n)"),
     ("    for i in range(len(x)):\n        x = x * 2\n    return np.sum(x)\n", "len(x)",
      "gradgen must know the loop's bounds", "a number"),
     ("    for i in range(3):\n        if i > 1:\n            continue\n        x = x * 2\n    return np.sum(x)\n",
@@ -131,7 +150,7 @@ def f(x, W):
     ("    for i in range(3):\n        x = x * 2\n    else:\n        x = x + 1\n    return np.sum(x)\n",
      "x = x + 1", "'for ... else'", "drop the else"),
     ("    for i in range(3):\n        i = i + 1\n        x = x * i\n    return np.sum(x)\n",
-     "i = i + 1", "assigns to its own variable 'i'", "another name"),
+     "i = i + 1", "the loop assigns to 'i', which it counts with", "another name"),
     ("    for i in range(1000):\n        x = x * 0.5\n    return np.sum(x)\n", "range(1000)",
      "runs 1000 times", "vectorise"),
     ("    for i, j in range(3):\n        x = x * 2\n    return np.sum(x)\n", "for i, j",
