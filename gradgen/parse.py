@@ -564,6 +564,8 @@ class _Parser:
         if not self._mentions_active(expr) and not self._calls_module_function(expr):
             return self._passive(expr)
         method = getattr(self, f"_lower_{type(expr).__name__}", None)
+        if method is None and not self._needs_gradient(expr):
+            return self._passive(expr)  # (n, x.shape[1]): reads x for its shape only
         if method is None:
             hint = "join differentiable arrays with np.stack([a, b]) or np.concatenate([a, b])" \
                 if isinstance(expr, (ast.List, ast.Tuple)) else None
@@ -1045,7 +1047,13 @@ class _Parser:
             if fname == "random" or fname.startswith("random."):
                 self._check_passive_call(call)
             template, inputs = passive
-            return self._node("nondiff", inputs, template, hint=fname)
+            out = self._node("nondiff", inputs, template, hint=fname)
+            if fname in _CONSTRUCTORS and template.args and out.shape is None:
+                made = static_value(template.args[0], self.values)  # np.zeros((n, H)): (N, H)
+                made = (made,) if isinstance(made, shapes.Dim) else made
+                if isinstance(made, tuple) and all(isinstance(d, shapes.Dim) for d in made):
+                    out.shape, out.rank = made, len(made)
+            return out
         raise self.ctx.error(call, f"np.{fname} is not supported by gradgen yet",
                              hint="write it with supported operations, or compute it outside the "
                              "derived function and pass it in")
@@ -1508,6 +1516,7 @@ class _Parser:
                           attrs={"axis": 0 if axis is None else axis}, hint=fname)
 
 
+_CONSTRUCTORS = frozenset({"zeros", "ones", "empty", "full"})  # np.<name>(shape, ...): an array of that shape
 _NOT_LITERAL = object()
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,

@@ -229,3 +229,19 @@ def test_embedding_reshape_kept_when_the_gathered_rows_have_another_reader(tmp_p
 def test_transpose_with_negative_axes(body, tmp_path):
     f = derive_source(f"def f(x, w):\n    return {body}\n", tmp_path, wrt=("x",))
     assert_grad_ok(f, normal(2, 3, 4), normal(2, 3, 4))
+
+
+def test_a_state_started_from_zeros_of_a_shape_tuple(tmp_path):
+    """np.zeros((n, U.shape[0])) reads U for its shape only, so it is a constant; and since
+    the shapes know (N, H), the products after it are written as the identities."""
+    f = derive_source('''
+        def f(x: "f[N, D]", W: "f[D, H]", U: "f[H, H]"):
+            n = x.shape[0]
+            h = np.zeros((n, U.shape[0]))
+            h = np.tanh(x @ W + h @ U)
+            h = np.tanh(x @ W + h @ U)
+            return np.sum(h ** 2)
+    ''', tmp_path)
+    assert_grad_ok(f, normal(3, 2), normal(2, 4), normal(4, 4))
+    assert "h = np.zeros((n, U.shape[0]))" in f.source
+    assert "_matmul_grad" not in f.source and "dU = h_2.T @ " in f.source
