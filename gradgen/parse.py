@@ -225,23 +225,16 @@ class _Parser:
                              construct=type(stmt).__name__)
 
     def _for(self, stmt: ast.For):
-        """``for i in range(...)`` with bounds known when the code is read, or ``for x_t in xs``
-        over an array whose first dimension is annotated with a number: the body is written out
-        once per iteration, with i a number in each, or x_t = xs[i] first (an RNN over T steps,
-        a fixed number of refinement steps)."""
-        it = stmt.iter
-        is_range = isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range" \
-            and "range" not in self.env and "range" not in self.locals and self.scope.kind("range") == "builtin"
-        over = it.id if isinstance(it, ast.Name) and it.id in self.env else None
-        if not isinstance(stmt.target, ast.Name) or not (is_range or over) or \
-                is_range and (it.keywords or not 1 <= len(it.args) <= 3):
-            raise self.ctx.error(stmt, "'for' loops are supported over range(...), or over an array's first "
-                                 "axis, into one name only", hint="write for i in range(n) and index with i",
-                                 construct="For")
+        """A loop gradgen can write out once per iteration, because it knows when it reads the
+        code how often it runs: ``for t in range(...)`` with known bounds (t is then a number in
+        each iteration), ``for x_t in xs`` over an array whose first dimension is annotated with a
+        number (x_t = xs[t] comes first), and enumerate(xs) and zip(xs, ys) of such arrays (an
+        RNN over T steps, a fixed number of refinement steps)."""
         if stmt.orelse:
             raise self.ctx.error(stmt.orelse[0], "'for ... else' is not supported", hint="drop the else block",
                                  construct="For")
-        name = stmt.target.id
+        count, counters, items = self._loop_plan(stmt)
+        names = set(counters) | {name for name, _ in items} | {over for _, over in items}
         for sub in stmt.body:
             for node in ast.walk(sub):
                 if isinstance(node, (ast.Break, ast.Continue, ast.Return)):
@@ -249,35 +242,62 @@ class _Parser:
                     raise self.ctx.error(node, f"'{word}' inside a loop is not supported",
                                          hint="gradgen writes each iteration out, so every iteration must "
                                          "run to the end; select with np.where instead", construct=word)
-                if isinstance(node, ast.Name) and node.id in (name, over) and not isinstance(node.ctx, ast.Load):
-                    raise self.ctx.error(node, f"the loop assigns to '{node.id}', which it "
-                                         f"{'counts with' if node.id == name else 'runs over'}",
+                if isinstance(node, ast.Name) and node.id in names and not isinstance(node.ctx, ast.Load):
+                    what = "runs over" if any(node.id == over for _, over in items) else "counts with"
+                    raise self.ctx.error(node, f"the loop assigns to '{node.id}', which it {what}",
                                          hint="use another name inside the loop", construct="For")
-        steps = self._range_steps(it) if is_range else self._length_steps(it)
+        steps = count()
         if len(steps) > _MAX_UNROLLED:
-            raise self.ctx.error(it, f"the loop runs {len(steps)} times; gradgen writes each iteration out and "
-                                 f"stops at {_MAX_UNROLLED}", hint="move the loop out of the derived function, or "
-                                 "vectorise it", construct="For")
+            raise self.ctx.error(stmt.iter, f"the loop runs {len(steps)} times; gradgen writes each iteration out "
+                                 f"and stops at {_MAX_UNROLLED}", hint="move the loop out of the derived function, "
+                                 "or vectorise it", construct="For")
         for i in steps:
-            if over is None:  # i is a number in this iteration, as if written there: xs[t] is xs[3]
-                body = [_with_number(copy.deepcopy(sub), name, i) for sub in stmt.body]
-            else:  # x_t = xs[i], located at the loop's header, then the body as written
+            body = [copy.deepcopy(sub) for sub in stmt.body]
+            for name in counters:  # a number in this iteration, as if written there: xs[t] is xs[3]
+                body = [_with_number(sub, name, i) for sub in body]
+            takes = []  # x_t = xs[i], located at the loop's header, then the body as written
+            for name, over in items:
                 take = ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())],
                                   value=ast.Subscript(value=ast.Name(id=over, ctx=ast.Load()),
                                                       slice=ast.Constant(i), ctx=ast.Load()))
                 for node in ast.walk(take):
                     node.lineno, node.col_offset = stmt.lineno, stmt.col_offset
-                    node.end_lineno, node.end_col_offset = it.end_lineno, it.end_col_offset
-                body = [take] + [copy.deepcopy(sub) for sub in stmt.body]
-            self.iterations.append(f"{name} = {i}" if over is None else f"{name} = {over}[{i}]")
+                    node.end_lineno, node.end_col_offset = stmt.iter.end_lineno, stmt.iter.end_col_offset
+                takes.append(take)
+            self.iterations.append(", ".join([f"{name} = {i}" for name in counters] +
+                                             [f"{name} = {over}[{i}]" for name, over in items]))
             try:
-                for sub in body:
+                for sub in takes + body:
                     self._statement(sub)
             finally:
                 self.iterations.pop()
-        if steps and over is None:  # after the loop the name holds its last value, as in Python
-            last = ast.copy_location(ast.Constant(steps[-1]), stmt.target)
-            self.env[name] = self._passive(last)
+        if steps:  # after the loop a counter holds its last value, as in Python (an item already does)
+            for name in counters:
+                self.env[name] = self._passive(ast.copy_location(ast.Constant(steps[-1]), stmt.target))
+
+    def _loop_plan(self, stmt: ast.For):
+        """(how to work out the iterations, the names that count them, (name, array) pairs that
+        take an item)."""
+        it, target = stmt.iter, stmt.target
+        builtin = _dotted(it.func) if isinstance(it, ast.Call) else None
+        builtin = builtin[0] if builtin and len(builtin) == 1 and builtin[0] not in self.env and \
+            builtin[0] not in self.locals and self.scope.kind(builtin[0]) == "builtin" else None
+        names = [t.id for t in target.elts] if isinstance(target, ast.Tuple) and \
+            all(isinstance(t, ast.Name) for t in target.elts) else [target.id] if isinstance(target, ast.Name) else None
+        plain = isinstance(it, ast.Call) and not it.keywords and \
+            all(isinstance(a, ast.Name) and a.id in self.env for a in it.args)
+        if names == names[:1] and builtin == "range" and not it.keywords and 1 <= len(it.args) <= 3:
+            return lambda: self._range_steps(it), names, []
+        if names == names[:1] and isinstance(it, ast.Name) and it.id in self.env:
+            return lambda: self._length_steps(it), [], [(names[0], it.id)]
+        if names and len(names) == 2 and builtin == "enumerate" and plain and len(it.args) == 1:
+            return lambda: self._length_steps(it.args[0]), names[:1], [(names[1], it.args[0].id)]
+        if names and builtin == "zip" and plain and len(it.args) == len(names) >= 1:
+            return lambda: min((self._length_steps(a) for a in it.args), key=len), [], \
+                [(name, a.id) for name, a in zip(names, it.args)]
+        raise self.ctx.error(stmt, "'for' loops are supported over range(...), an array, enumerate(array) or "
+                             "zip(arrays), into names", hint="write for i in range(n) and index with i",
+                             construct="For")
 
     def _range_steps(self, it: ast.Call) -> range:
         bounds = [self._static_int(a) for a in it.args]

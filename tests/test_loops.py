@@ -54,6 +54,23 @@ def f(xs: "f[3, B, D]", h0, Wx, Wh):
     assert re.search(r"# for x_t in xs   \[x_t = xs\[2\]\]   \(line 5\)", f.source)
 
 
+def test_enumerate_and_zip(tmp_path):
+    """for t, x_t in enumerate(xs) counts with t and takes x_t = xs[t]; zip(xs, ys) takes an
+    item of each, as long as the shorter runs."""
+    f = derive_source('''
+def f(xs: "f[3, D]", ys: "f[4, D]", w: "f[3]"):
+    s = 0.0
+    for t, x_t in enumerate(xs):
+        s = s + np.sum(np.sin(x_t) * w[t])
+    for x_t, y_t in zip(xs, ys):
+        s = s + np.sum(x_t * y_t)
+    return s
+''', tmp_path)
+    assert_grad_ok(f, normal(3, 2), normal(4, 2), normal(3))
+    assert re.search(r"# for t, x_t in enumerate\(xs\)   \[t = 1, x_t = xs\[1\]\]", f.source)
+    assert "y_t = ys[2]" in f.source and "ys[3]" not in f.source
+
+
 @pytest.mark.parametrize("header, loop", [
     ("", "for i in range(3)"),
     ("", "for i in range(1, 4)"),
@@ -142,7 +159,7 @@ def f(x, W):
     ("    for row in x:\n        x = x + row\n    return np.sum(x)\n", "x = x + row",
      "the loop assigns to 'x', which it runs over", "another name"),
     ("    for row in x.T:\n        x = x + row\n    return np.sum(x)\n", "for row",
-     "'for' loops are supported over range(...), or over an array's first axis", "range(n)"),
+     "'for' loops are supported over range(...), an array, enumerate(array) or zip(arrays)", "range(n)"),
     ("    for i in range(len(x)):\n        x = x * 2\n    return np.sum(x)\n", "len(x)",
      "gradgen must know the loop's bounds", "a number"),
     ("    for i in range(3):\n        if i > 1:\n            continue\n        x = x * 2\n    return np.sum(x)\n",
@@ -154,7 +171,7 @@ def f(x, W):
     ("    for i in range(1000):\n        x = x * 0.5\n    return np.sum(x)\n", "range(1000)",
      "runs 1000 times", "vectorise"),
     ("    for i, j in range(3):\n        x = x * 2\n    return np.sum(x)\n", "for i, j",
-     "into one name only", None),
+     "'for' loops are supported over range(...)", None),
 ])
 def test_refusals(body, needle, message, hint):
     source = "import numpy as np\n\n\ndef f(x):\n" + body
