@@ -782,3 +782,18 @@ def test_regression_matrix_norm_float32(order, tmp_path):
             return np.linalg.norm(x, ord={order}, axis=(0, 1))
     """, tmp_path)
     _float32_grad_agrees(f, np.array([[0.5, -1.25, 2.0], [1.5, 0.75, -0.25]]))
+
+
+def test_richardson_forgives_rounding_of_a_large_objective_but_not_a_wrong_gradient():
+    """The last look before reporting a mismatch: with a large objective and a small gradient,
+    central differences at 1e-6 are mostly rounding (seed 802 --annotated once reported such a
+    gradient as wrong); Richardson extrapolation from wider steps is not, and a gradient off by
+    one percent still fails."""
+    def f(g):
+        return 400.0 + np.sum(np.exp2(np.cos(g) - 20.0)) + 1e-3 * np.sum(np.sin(g))
+
+    g = np.linspace(-1.0, 1.0, 6)
+    exact = -np.sin(g) * np.exp2(np.cos(g) - 20.0) * np.log(2.0) + 1e-3 * np.cos(g)
+    assert fuzz._richardson_agrees(f, [g], 0, None, None, exact)
+    assert not fuzz._richardson_agrees(f, [g], 0, None, None, exact * 1.01)
+    assert not fuzz._richardson_agrees(f, [g], 0, None, None, exact + 1e-5)
