@@ -181,8 +181,9 @@ class _Parser:
         if kind is ast.For:
             self._for(stmt)
             return
-        if kind is ast.If and self._static_condition(stmt.test) is not None:
-            for sub in stmt.body if self._static_condition(stmt.test) else stmt.orelse:
+        taken = self._static_condition(stmt.test) if kind is ast.If else None
+        if taken is not None:
+            for sub in stmt.body if taken else stmt.orelse:
                 self._statement(sub)  # only the branch taken is written out
             return
         if kind in _UNSUPPORTED_STATEMENTS:
@@ -342,8 +343,9 @@ class _Parser:
         return None if value is _NOT_LITERAL else bool(value)
 
     def _static_literal(self, expr: ast.expr):
-        """A literal, a module constant's literal value, or a number the shapes know, when the
-        code is read; _NOT_LITERAL otherwise."""
+        """What ``expr`` is when the code is read: a literal, a module constant's literal value,
+        or a number the shapes know (n = 3, x.shape[0] with the dimension annotated as a
+        number, len(x)); _NOT_LITERAL otherwise."""
         if isinstance(expr, ast.Name) and expr.id not in self.env and expr.id not in self.locals:
             stmt = self.scope.bindings.get(expr.id)
             if self.scope.kind(expr.id) == "constant" and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
@@ -357,23 +359,12 @@ class _Parser:
         try:
             return ast.literal_eval(expr)
         except ValueError:
-            number = self._static_int(expr)
-            return _NOT_LITERAL if number is None else number
+            known = static_value(self._passive_template(expr)[0], self.values)
+            return known.coef if isinstance(known, shapes.Dim) and not known.factors else _NOT_LITERAL
 
     def _static_int(self, expr: ast.expr) -> int | None:
-        """An integer known when the code is read: a literal, a module constant, or a local
-        holding a number (n = 3, T = x.shape[0] with the dimension annotated as a number)."""
-        try:
-            value = ast.literal_eval(expr)
-        except ValueError:
-            value = None
-            if isinstance(expr, ast.Name) and expr.id not in self.env and expr.id not in self.locals:
-                value = _module_number(self.scope, expr.id)
-                if value is not None:
-                    self._global_name(expr)
-            else:  # n, x.shape[0], len(x): what the shapes know
-                known = static_value(self._passive_template(expr)[0], self.values)
-                value = known.coef if isinstance(known, shapes.Dim) and not known.factors else None
+        """An integer known when the code is read (see _static_literal), else None."""
+        value = self._static_literal(expr)
         return value if type(value) is int else None
 
     def _assign(self, stmt, target, value_expr):
@@ -572,8 +563,9 @@ class _Parser:
     # -- lowering ------------------------------------------------------------
 
     def _lower(self, expr: ast.expr) -> Value:
-        if isinstance(expr, ast.IfExp) and self._static_condition(expr.test) is not None:
-            return self._lower(expr.body if self._static_condition(expr.test) else expr.orelse)
+        taken = self._static_condition(expr.test) if isinstance(expr, ast.IfExp) else None
+        if taken is not None:
+            return self._lower(expr.body if taken else expr.orelse)
         if type(expr) in _UNSUPPORTED_EXPRESSIONS:
             message, hint = _UNSUPPORTED_EXPRESSIONS[type(expr)]
             raise self.ctx.error(expr, message, hint=hint, construct=type(expr).__name__)
@@ -1134,21 +1126,20 @@ class _Parser:
         """A call whose result carries no gradient (np.sign(x), np.full_like(x, 2.0)): kept as
         written, its arguments lowered first where they call the module's own functions (which
         the generated module cannot call)."""
-        if not self._calls_module_function(call):
-            template, inputs = self._passive_template(call)
-            return self._node("nondiff", inputs, template, hint=hint)
+        template, inputs = self._lowered_arguments(call) if self._calls_module_function(call) \
+            else self._passive_template(call)
+        return self._node("nondiff", inputs, template, hint=hint)
+
+    def _lowered_arguments(self, call):
+        """(the call with each argument replaced by its lowered value, those values)."""
         parts = list(call.args) + [kw.value for kw in call.keywords]
         values = [self._lower(p) for p in parts]
-        return self._node("nondiff", values, _rebuild(call, {id(p): v.ref() for p, v in zip(parts, values)}),
-                          hint=hint)
+        return _rebuild(call, {id(p): v.ref() for p, v in zip(parts, values)}), values
 
     def _lower_arguments_if_passive(self, call):
         """(template, inputs) when every argument lowers to a value with no gradient, else None."""
-        parts = list(call.args) + [kw.value for kw in call.keywords]
-        values = [self._lower(p) for p in parts]
-        if any(v.active for v in values):
-            return None
-        return _rebuild(call, {id(p): v.ref() for p, v in zip(parts, values)}), values
+        template, values = self._lowered_arguments(call)
+        return None if any(v.active for v in values) else (template, values)
 
     def _builtin_call(self, call, name):
         if name == "len":
