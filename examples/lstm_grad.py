@@ -116,13 +116,13 @@ def loss_value_and_grad(xs, W, U, b, V, d, y, dout=1.0):
     del dc_4
     df_3 = dsigmoid_f_3 * sigmoid_f_3 * (1.0 - sigmoid_f_3)  # (N, H)
     del dsigmoid_f_3
-    d_z = np.concatenate([di_3, df_3, do_3, dg_3], axis=1)  # (N, 4*H)
+    dz_2 = np.concatenate([di_3, df_3, do_3, dg_3], axis=1)  # (N, 4*H)
     del do_3, dg_3, di_3, df_3
-    db = db + d_z.sum(axis=0)               # (4*H,)
-    dh_3 = d_z @ U.T                        # (N, H) = (N, 4*H) @ (4*H, H)
-    dU = dU + h_3.T @ d_z                   # (H, 4*H) = (H, N) @ (N, 4*H)
-    dW = dW + x_t_3.T @ d_z                 # (D, 4*H) = (D, N) @ (N, 4*H)
-    del d_z
+    db = db + dz_2.sum(axis=0)              # (4*H,)
+    dh_3 = dz_2 @ U.T                       # (N, H) = (N, 4*H) @ (4*H, H)
+    dU = dU + h_3.T @ dz_2                  # (H, 4*H) = (H, N) @ (N, 4*H)
+    dW = dW + x_t_3.T @ dz_2                # (D, 4*H) = (D, N) @ (N, 4*H)
+    del dz_2
     # h, c = lstm_cell(x_t, h, c, W, U, b)   [x_t = xs[1]]   (line 36): sigmoid
     dsigmoid_o_2 = dh_3 * tanh_c_next_2     # (N, H)
     dtanh_c_next_2 = dh_3 * sigmoid_o_2     # (N, H)
@@ -142,13 +142,13 @@ def loss_value_and_grad(xs, W, U, b, V, d, y, dout=1.0):
     del dc_3
     df_2 = dsigmoid_f_2 * sigmoid_f_2 * (1.0 - sigmoid_f_2)  # (N, H)
     del dsigmoid_f_2
-    dz_2 = np.concatenate([di_2, df_2, do_2, dg_2], axis=1)  # (N, 4*H)
+    dz_3 = np.concatenate([di_2, df_2, do_2, dg_2], axis=1)  # (N, 4*H)
     del do_2, dg_2, di_2, df_2
-    db = db + dz_2.sum(axis=0)              # (4*H,)
-    dh_2 = dz_2 @ U.T                       # (N, H) = (N, 4*H) @ (4*H, H)
-    dU = dU + h_2.T @ dz_2                  # (H, 4*H) = (H, N) @ (N, 4*H)
-    dW = dW + x_t_2.T @ dz_2                # (D, 4*H) = (D, N) @ (N, 4*H)
-    del dz_2
+    db = db + dz_3.sum(axis=0)              # (4*H,)
+    dh_2 = dz_3 @ U.T                       # (N, H) = (N, 4*H) @ (4*H, H)
+    dU = dU + h_2.T @ dz_3                  # (H, 4*H) = (H, N) @ (N, 4*H)
+    dW = dW + x_t_2.T @ dz_3                # (D, 4*H) = (D, N) @ (N, 4*H)
+    del dz_3
     # h, c = lstm_cell(x_t, h, c, W, U, b)   [x_t = xs[0]]   (line 36): sigmoid
     dsigmoid_o = dh_2 * tanh_c_next         # (N, H)
     dtanh_c_next = dh_2 * sigmoid_o         # (N, H)
@@ -167,11 +167,11 @@ def loss_value_and_grad(xs, W, U, b, V, d, y, dout=1.0):
     del dc_2
     df = dsigmoid_f * sigmoid_f * (1.0 - sigmoid_f)  # (N, H)
     del dsigmoid_f
-    dz_3 = np.concatenate([di, df, do, dg], axis=1)  # (N, 4*H)
+    dz_4 = np.concatenate([di, df, do, dg], axis=1)  # (N, 4*H)
     del do, dg, di, df
-    db = db + dz_3.sum(axis=0)              # (4*H,)
-    dU = dU + h.T @ dz_3                    # (H, 4*H) = (H, N) @ (N, 4*H)
-    dW = dW + x_t.T @ dz_3                  # (D, 4*H) = (D, N) @ (N, 4*H)
+    db = db + dz_4.sum(axis=0)              # (4*H,)
+    dU = dU + h.T @ dz_4                    # (H, 4*H) = (H, N) @ (N, 4*H)
+    dW = dW + x_t.T @ dz_4                  # (D, 4*H) = (D, N) @ (N, 4*H)
     if dout != 1.0:
         dout = _seed_like(out, dout)
         dW, dU, db, dV, dd = dout * dW, dout * dU, dout * db, dout * dV, dout * dd

@@ -213,11 +213,15 @@ class _FunctionBuilder:
                     self.names[out.placeholder] = out.hint
                 else:
                     self.names[out.placeholder] = self._claim(out.hint)
-        # parameters' adjoints first: the gradient of x is always dx
-        adjoints = sorted(self.backward.adjoints.items(), key=lambda item: item[1].kind != "param")
+        # parameters' adjoints first: the gradient of x is always dx; then those of values the
+        # forward names, then the caller's fused values, and last a called function's fused
+        # locals, which give way: the dz of a caller's z is never a callee's z's
+        adjoints = sorted(self.backward.adjoints.items(), key=lambda item: (
+            item[1].kind != "param", item[1].placeholder not in self.names, not item[1].user))
         for placeholder, value in adjoints:
             base = self.names.get(value.placeholder, value.hint)
-            self.names[placeholder] = self._claim(f"d{base}", [f"d{base}", f"d_{base}"])
+            mine = value.placeholder in self.names or value.user
+            self.names[placeholder] = self._claim(f"d{base}", [f"d{base}", f"d_{base}"] if mine else None)
         for placeholder, hint in self.backward.temps.items():
             self.names[placeholder] = self._claim(hint)
 

@@ -353,8 +353,7 @@ class _Parser:
                     value = ast.literal_eval(stmt.value)
                 except ValueError:
                     return _NOT_LITERAL
-                self._global_name(expr)
-                return value
+                return value  # read now: the generated code has what it decided, not the name
             return _NOT_LITERAL
         try:
             return ast.literal_eval(expr)

@@ -129,6 +129,27 @@ def f(x, w):
     assert re.search(r"^    y = ", f.source, re.M)
 
 
+
+def test_the_callers_z_owns_dz(tmp_path):
+    """A callee's local z that is fused away must not take dz from the caller's z: the adjoint
+    of the caller's z is dz, and the callee's are dz_2, dz_3 (before, the caller's was d_z
+    and a line `dz = dh * (1.0 - h ** 2)` read as if it were about the caller's z)."""
+    f = derive_source('''
+def layer(x, W):
+    z = x @ W
+    return np.tanh(z)
+
+
+def f(x, W1, W2):
+    z = layer(x, W1)
+    h = layer(z, W2)
+    return np.sum(h ** 2)
+''', tmp_path)
+    assert_grad_ok(f, normal(3, 4), normal(4, 5), normal(5, 2))
+    assert re.search(r"^    dz = _matmul_grad_a\(dz_2, z, W2\)$", f.source, re.M)
+    assert re.search(r"^    dz_3 = dz \* \(1\.0 - z \*\* 2\)$", f.source, re.M)
+    assert "d_z" not in f.source
+
 def test_several_results_unpack_into_names(tmp_path):
     """h, c = cell(...) binds each result; a, b = b, a swaps (every value is read first)."""
     f = derive_source('''
