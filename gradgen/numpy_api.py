@@ -62,6 +62,19 @@ ELEMENTWISE = frozenset(set(UNARY.values()) | BINARY_FUNCS | {
     "add", "sub", "mul", "div", "pow", "maximum", "minimum", "where", "copy", "clip", "astype",
     "expit", "logit", "erf", "gammaln"})
 
+# primitives whose result is a new array (or a scalar), never one of its inputs or a view of
+# one: a name holding such a result owns its array, so `h += b` on it changes nothing else and
+# reads as `h = h + b`. Views (transpose, reshape, indexing, diagonal, np.asarray, einsum) are
+# left out, and so are np.diff (n=0 hands its input back) and user rules, whose results gradgen
+# cannot see into.
+NEW_ARRAYS = (ELEMENTWISE - {"copy", "astype"}) | frozenset({
+    "matmul", "dot", "outer", "inner", "vdot", "convolve", "correlate", "tensordot",
+    "sum", "mean", "max", "min", "nansum", "nanmean", "prod", "var", "std", "norm", "trace",
+    "logsumexp", "softmax_fn", "log_softmax_fn", "cumsum", "sort", "roll", "take",
+    "take_along_axis", "tile", "repeat", "pad", "triu", "tril", "concatenate", "stack",
+    "hstack", "vstack", "dstack", "column_stack", "inv", "cholesky", "eigvalsh", "svdvals", "det",
+    "solve"})
+
 # NumPy functions on arrays, bound by name: name -> (primitive, parameters, the parameters that
 # carry a gradient, the parameters that must be literals (they shape the generated code),
 # the parameters that must not need a gradient, how many parameters are required)

@@ -100,6 +100,7 @@ class _Parser:
         self.region = Region()
         self._active_cache: dict[int, bool] = {}
         self.inlining: list[str] = []  # the module functions whose bodies are being lowered in place
+        self.outer_envs: list[dict[str, Value]] = []  # the callers' names while a callee is lowered
         self.callee_dims: list[dict[str, shapes.Dim]] = []  # their dimension names -> the caller's
         self.iterations: list[str] = []  # "i = 2" for each loop being written out
 
@@ -353,7 +354,8 @@ class _Parser:
                     value = ast.literal_eval(stmt.value)
                 except ValueError:
                     return _NOT_LITERAL
-                return value  # read now: the generated code has what it decided, not the name
+                self._global_name(expr)  # kept in the generated module: what it was generated for
+                return value
             return _NOT_LITERAL
         try:
             return ast.literal_eval(expr)
@@ -440,13 +442,36 @@ class _Parser:
         op = type(stmt.op).__name__
         sym = _OP_SYMBOL.get(op, op)
         if current.active or self._mentions_active(stmt.value):
-            raise self.ctx.error(stmt, f"'{name} {sym}= ...' updates an array in place",
-                                 hint=f"write '{name} = {name} {sym} ...' instead",
-                                 construct="in-place assignment")
+            shared = self._shared(name, current)
+            if shared is not None:
+                raise self.ctx.error(stmt, f"'{name} {sym}= ...' updates {shared}",
+                                     hint=f"write '{name} = {name} {sym} ...', which makes a new array",
+                                     construct="in-place assignment")
         self._begin(stmt)
         load = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), stmt.target)
         expr = ast.copy_location(ast.BinOp(left=load, op=stmt.op, right=stmt.value), stmt)
         self._bind(name, self._lower(expr))
+
+    def _shared(self, name: str, value: Value) -> str | None:
+        """Why updating ``name``'s array in place could be seen from elsewhere, or None when
+        nothing else can see it: a new array made in this function (or an immutable number),
+        under no other name and with no view taken of it. Then ``h += b`` is ``h = h + b``."""
+        if value.kind == "param" and not value.python_scalar:
+            return f"the caller's array '{value.hint}' in place"
+        if value.kind == "global":
+            return f"the module-level array '{value.hint}' in place"
+        if value.kind == "node" and not _makes_new_array(value.producer, self.scope):
+            return f"'{name}' in place, and '{name}' may be a view of another array or that array itself"
+        others = sorted({n for env in [self.env, *self.outer_envs] for n, v in env.items()
+                         if v is value and not (env is self.env and n == name)})
+        if others:
+            return f"the array '{name}' in place, which '{others[0]}' names too"
+        for node in self.region.nodes():
+            if any(v is value for v in node.inputs) and not _makes_new_array(node, self.scope) \
+                    and not _reads_around(node, value, self.scope):
+                return (f"'{name}' in place, and line {node.stmt.lineno} took a view of it that would "
+                        "change with it")
+        return None
 
     def _unpack_value(self, target, value: Value):
         self._unpack(target, None, (value.ref(), [value]))
@@ -885,6 +910,7 @@ class _Parser:
         bound = self._bind_args(call, params, len(params) - len(args.defaults), f"'{name}'")
         values = {p: self._lower(bound[p]) for p in params if p in bound}
         saved = self.env, self.locals, self._active_cache
+        self.outer_envs.append(self.env)
         self.env, self._active_cache = {}, {}
         self.inlining.append(name)
         self.callee_dims.append({})
@@ -916,6 +942,7 @@ class _Parser:
             self.inlining.pop()
             self.callee_dims.pop()
             self.env, self.locals, self._active_cache = saved
+            self.outer_envs.pop()
         return results
 
     def _callee_annotation(self, at: ast.AST, written: tuple, value: Value, what: str):
@@ -1527,6 +1554,47 @@ class _Parser:
 
 
 _CONSTRUCTORS = frozenset({"zeros", "ones", "empty", "full"})  # np.<name>(shape, ...): an array of that shape
+_NEW_CONSTANTS = _CONSTRUCTORS | {"zeros_like", "ones_like", "empty_like", "full_like", "eye", "identity",
+                                  "arange", "linspace"}
+
+
+def _makes_new_array(node: Node, scope) -> bool:
+    """Whether ``node``'s result is a new array or a number, never an input or a view of one."""
+    if node.op in api.NEW_ARRAYS:
+        return True
+    call = node.expr
+    if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Attribute, ast.Name)):
+        return False
+    if node.op == "copy":  # x.copy() and np.positive(x) copy; np.asarray(x) may hand x back
+        return isinstance(call.func, ast.Attribute) and call.func.attr in ("copy", "positive")
+    if node.op == "nondiff":  # np.zeros((n, H)) and its kin
+        path = _dotted(call.func)
+        return path is not None and len(path) == 2 and scope.kind(path[0]) == "numpy" and \
+            path[1] in _NEW_CONSTANTS
+    return False
+
+
+def _reads_around(node: Node, value: Value, scope) -> bool:
+    """Whether ``node`` reads only ``value``'s shape (``h.shape[0]``, ``len(h)``) or compares it
+    (``h > 0``, a new array of bools): nothing it makes can be a view of the value."""
+    parents = {id(child): parent for parent in ast.walk(node.expr) for child in ast.iter_child_nodes(parent)}
+    for ref in ast.walk(node.expr):
+        if not (isinstance(ref, ast.Name) and ref.id == value.placeholder):
+            continue
+        parent = parents.get(id(ref))
+        if isinstance(parent, ast.Attribute) and parent.attr in ("shape", "ndim", "size", "dtype"):
+            continue
+        if isinstance(parent, ast.Compare):
+            continue
+        if isinstance(parent, ast.Call) and ref in parent.args:
+            path = _dotted(parent.func)
+            if path == ["len"] or (path is not None and len(path) == 2 and scope.kind(path[0]) == "numpy"
+                                   and path[1] in ("shape", "ndim", "size")):
+                continue
+        return False
+    return True
+
+
 _NOT_LITERAL = object()
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,

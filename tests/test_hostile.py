@@ -140,7 +140,7 @@ REFUSED = {
     "setitem_slice": (H + "def f(x, v):\n    y = x * 1.0\n    y[:, 1:] = v\n    return np.sum(y)\n",
                       "y[:, 1:]", "in place", True),
     "iadd_array": (H + "def f(x, y):\n    x += y\n    return np.sum(x)\n", "x += y", "in place", True),
-    "iadd_local": (H + "def f(x, y):\n    z = x * 1.0\n    z += y\n    return np.sum(z)\n", "z += y", "in place", True),
+    "iadd_view": (H + "def f(x, y):\n    z = x.T\n    z += y\n    return np.sum(z)\n", "z += y", "in place", True),
     "imul_element": (H + "def f(x):\n    x[0] *= 2\n    return np.sum(x)\n", "x[0]", "in place", True),
     "out_keyword": (H + "def f(x, y):\n    z = np.add(x, y, out=x)\n    return np.sum(z)\n", "out=", "out=", True),
     "out_unary": (H + "def f(x):\n    z = np.exp(x, out=x)\n    return np.sum(z)\n", "out=", "out=", True),
