@@ -11,7 +11,7 @@ UNARY = {
     "log1p": "log1p", "expm1": "expm1", "log2": "log2", "log10": "log10", "exp2": "exp2",
     "square": "square", "reciprocal": "reciprocal", "sinh": "sinh", "cosh": "cosh", "tan": "tan",
     "arcsin": "arcsin", "arccos": "arccos", "arctan": "arctan", "arcsinh": "arcsinh",
-    "arccosh": "arccosh", "arctanh": "arctanh", "cbrt": "cbrt", "positive": "copy",
+    "arccosh": "arccosh", "arctanh": "arctanh", "cbrt": "cbrt", "positive": "copy", "copy": "copy",
     "fabs": "abs", "deg2rad": "deg2rad", "radians": "deg2rad", "rad2deg": "rad2deg",
     "degrees": "rad2deg",
 }

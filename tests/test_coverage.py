@@ -18,7 +18,7 @@ def inside(lo, hi, *shape):
 
 
 UNARY = ["log1p", "expm1", "log2", "log10", "exp2", "square", "reciprocal", "sinh", "cosh", "tan",
-         "arcsin", "arccos", "arctan", "arcsinh", "arctanh", "cbrt", "positive"]
+         "arcsin", "arccos", "arctan", "arcsinh", "arctanh", "cbrt", "positive", "copy"]
 
 
 @pytest.mark.parametrize("name", UNARY)
