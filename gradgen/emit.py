@@ -128,6 +128,11 @@ def _dedupe(stmts):
     return out
 
 
+def _written(node) -> list[int]:
+    """The value ``a[index] = v`` writes (v), which its expression ``a[index]`` leaves out."""
+    return [node.inputs[1].id] if node.op == "setitem" else []
+
+
 def _binds(stmt, name) -> bool:
     return isinstance(stmt, ast.Import) and any((a.asname or a.name) == name for a in stmt.names)
 
@@ -156,7 +161,7 @@ class _FunctionBuilder:
         for node in reversed(list(graph.body.nodes())):
             if not any(o.id in live for o in node.outs):
                 continue
-            for vid in _placeholder_occurrences(node.expr):
+            for vid in [*_placeholder_occurrences(node.expr), *_written(node)]:
                 live.add(vid)
                 uses[vid] = uses.get(vid, 0) + 1
         self.live = live
@@ -166,8 +171,20 @@ class _FunctionBuilder:
             if out.id not in live and not any(o.id in live for o in node.outs):
                 continue
             if (node.extra_outs or out.user or out is graph.output or uses.get(out.id, 0) >= 2
-                    or (out.id in referenced and not _cheap(node))):
+                    or (out.id in referenced and not _cheap(node)) or node.op == "setitem"):
                 materialized.update(o.id for o in node.outs)
+        # a[index] = v may update a's array in place when nothing else reads a: no other use in
+        # the forward, none in the backward. Then a's line starts the array (a = np.zeros(...);
+        # a[:, 0] = v), or a was itself updated in place and the name goes on
+        self.merged = set()
+        for node in graph.body.nodes():
+            old = node.inputs[0] if node.op == "setitem" else None
+            if old is None or node.out.id not in live or old.kind != "node" or uses.get(old.id) != 1 \
+                    or old.id in referenced or old is graph.output or old.producer.extra_outs:
+                continue
+            self.merged.add(old.id)
+            if old.producer.op != "setitem":
+                materialized.discard(old.id)
         self.materialized = materialized
         if graph.output.kind == "node" and not graph.output.user:
             graph.output.hint = graph.output_name
@@ -204,6 +221,9 @@ class _FunctionBuilder:
         self.seed = self._claim(f"d{graph.output_name}", [f"d{graph.output_name}", f"d_{graph.output_name}"])
         self.names[SEED] = self.seed
         for node in graph.body.nodes():
+            if node.op == "setitem" and node.inputs[0].id in self.merged and node.inputs[0].producer.op == "setitem":
+                self.names[node.out.placeholder] = self.names[node.inputs[0].placeholder]  # the same array
+                continue
             for out in node.outs:
                 if out.id not in self.materialized:
                     continue
@@ -220,7 +240,7 @@ class _FunctionBuilder:
             item[1].kind != "param", item[1].placeholder not in self.names, not item[1].user))
         for placeholder, value in adjoints:
             base = self.names.get(value.placeholder, value.hint)
-            mine = value.placeholder in self.names or value.user
+            mine = (value.placeholder in self.names or value.user) and value.id not in self.merged
             self.names[placeholder] = self._claim(f"d{base}", [f"d{base}", f"d_{base}"] if mine else None)
         for placeholder, hint in self.backward.temps.items():
             self.names[placeholder] = self._claim(hint)
@@ -274,6 +294,9 @@ class _FunctionBuilder:
             for node in stmt.nodes:
                 outs = [o for o in node.outs if o.id in self.materialized]
                 if not outs:
+                    continue
+                if node.op == "setitem":
+                    body.extend(self._setitem(node))
                     continue
                 value = substitute(node.expr, self._value_expr)
                 if node.extra_outs or node.op == "unpack":
@@ -339,6 +362,22 @@ class _FunctionBuilder:
             ast.FunctionDef(name=bw_name, args=self._arguments(scalar_known), body=bw_body,
                             decorator_list=[], returns=None, lineno=0),
         ]
+
+    def _setitem(self, node) -> list[ast.stmt]:
+        """``a[index] = v`` as the forward wrote it. In place when nothing reads a afterwards (see
+        _plan); else into a copy of a, which the backward or a later line still reads as it was."""
+        name = self.names[node.out.placeholder]
+        old = node.inputs[0]
+        lines = []
+        if not (old.id in self.merged and old.producer.op == "setitem"):  # else: a's array, named
+            start = self._value_expr(old.id)
+            if isinstance(start, ast.Name) and old.id not in self.merged:
+                start = ast.Call(func=ast.Attribute(value=start, attr="copy", ctx=ast.Load()), args=[], keywords=[])
+            lines.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=start, lineno=0))
+        index = substitute(node.expr.slice, self._value_expr)
+        into = ast.Subscript(value=ast.Name(id=name, ctx=ast.Load()), slice=index, ctx=ast.Store())
+        lines.append(ast.Assign(targets=[into], value=self._value_expr(node.inputs[1].id), lineno=0))
+        return lines
 
     def _releasable(self) -> set[str]:
         """Names of the backward's own arrays (adjoints, temporaries) worth dropping once read

@@ -401,6 +401,9 @@ class _Parser:
                 return
             self._unpack(target, value_expr)
             return
+        if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+            self._setitem(stmt, target, value_expr)
+            return
         if isinstance(target, (ast.Subscript, ast.Attribute)):
             raise self.ctx.error(target, "assigning into an array or attribute mutates it in place; "
                                  "gradgen does not support in-place updates yet",
@@ -473,6 +476,60 @@ class _Parser:
                         "change with it")
         return None
 
+    def _setitem(self, stmt, target: ast.Subscript, value_expr):
+        """``a[index] = v`` on an array the function owns (see _shared): a new array, a with the
+        entries at index replaced by v. Those entries of a had no say in the result, so a's
+        adjoint is dout with them zeroed; v's is dout[index], summed back to v's shape."""
+        name = target.value.id
+        current = self._lower(target.value)
+        shared = self._shared(name, current)
+        written = self.ctx.segment(target)
+        if shared is not None:
+            raise self.ctx.error(stmt, f"'{written} = ...' updates {shared}",
+                                 hint=f"assign into a copy ({name} = {name}.copy() first), or build the "
+                                 "array with np.where or np.concatenate", construct="in-place assignment")
+        value = self._lower(value_expr)
+        replace, inputs, basic = self._index_values(target.slice)
+        index = _rebuild(target.slice, replace)
+        if value.active and current.dtype in ("int", "bool"):
+            raise self.ctx.error(stmt, f"'{written} = ...' writes a differentiable value into an array of "
+                                 f"{current.dtype}s, which drops its fraction and its gradient",
+                                 hint=f"make '{name}' a float array (dtype=float)")
+        masks = [v for v in inputs if v.dtype == "bool"]
+        if value.active and not basic and not (len(inputs) == 1 and masks):
+            raise self.ctx.error(target.slice, f"'{written} = ...' writes a differentiable value at index "
+                                 "arrays, which may name an entry twice; only the last write would count, "
+                                 "and gradgen cannot tell which that is",
+                                 hint="index with slices, integers or one boolean mask; or build the array "
+                                 "with np.where", construct="in-place assignment")
+        template = ast.copy_location(ast.Subscript(value=current.ref(), slice=index, ctx=ast.Load()), target)
+        out = self._node("setitem", [current, value, *inputs], template, diff=(0, 1),
+                         attrs={"basic": basic}, hint=name, rank=current.rank)
+        self._bind(name, out)
+
+    def _index_values(self, index: ast.expr):
+        """The values an index reads, each lowered (an index carries no gradient), with the map
+        from their expressions to placeholders, and whether the index is basic (integers and
+        slices: no entry twice, and a view when read)."""
+        replace, inputs, basic = {}, [], True
+        for part, is_bound in _index_parts(index):
+            if part is None:
+                continue
+            if isinstance(part, ast.Constant) and (part.value is None or part.value is Ellipsis or
+                                                   isinstance(part.value, int)):
+                continue
+            if isinstance(part, ast.UnaryOp) and isinstance(part.operand, ast.Constant):
+                continue
+            if isinstance(part, ast.Attribute) and part.attr == "newaxis" and isinstance(part.value, ast.Name) \
+                    and self.scope.kind(part.value.id) == "numpy" and part.value.id not in self.env:
+                continue  # np.newaxis is None
+            if not is_bound:
+                basic = False  # an integer array or mask, or an int we cannot see
+            value = self._lower(part)
+            replace[id(part)] = value.ref()
+            inputs.append(value)
+        return replace, inputs, basic
+
     def _unpack_value(self, target, value: Value):
         self._unpack(target, None, (value.ref(), [value]))
 
@@ -530,7 +587,7 @@ class _Parser:
                                  "must agree, as when checking work by dimensions") from None
         if out.shape is not None:
             out.rank = len(out.shape)
-        if op not in ("nondiff", "getitem", "reshape", "transpose", "copy", "concatenate", "stack") \
+        if op not in ("nondiff", "getitem", "reshape", "transpose", "copy", "concatenate", "stack", "setitem") \
                 and any(v.dtype == "float" for v in inputs) or op in api.UNARY_OPS or op in _FLOAT_RESULTS:
             out.dtype = "float"  # arithmetic with a float gives a float
         elif op != "nondiff" and inputs and all(v.dtype == "float" for v in inputs[:1]):
@@ -650,7 +707,9 @@ class _Parser:
                 value.python_scalar = True
             return value
         template, inputs = self._passive_template(expr)
-        return self._node("nondiff", inputs, template, hint=_hint_of(expr), rank=_passive_rank(expr))
+        fname = self._numpy_function(expr) if isinstance(expr, ast.Call) else None
+        return self._node("nondiff", inputs, template, hint=_hint_of(expr), rank=_passive_rank(expr),
+                          attrs={"dtype": _constructed_dtype(expr, fname)} if fname else None)
 
     def _passive_template(self, expr: ast.expr):
         self._check_passive(expr)
@@ -778,22 +837,9 @@ class _Parser:
                                      f"so [{position}] is out of range")
             return outs[position]
         base = self._lower(expr.value)
-        replace = {id(expr.value): base.ref()}
-        inputs = [base]
-        basic = True
-        for part, is_bound in _index_parts(expr.slice):
-            if part is None:
-                continue
-            if isinstance(part, ast.Constant) and (part.value is None or part.value is Ellipsis or
-                                                   isinstance(part.value, int)):
-                continue
-            if isinstance(part, ast.UnaryOp) and isinstance(part.operand, ast.Constant):
-                continue
-            if not is_bound:
-                basic = False  # an integer array or mask, or an int we cannot see
-            value = self._lower(part)  # an index carries no gradient, whatever it is computed from
-            replace[id(part)] = value.ref()
-            inputs.append(value)
+        replace, inputs, basic = self._index_values(expr.slice)
+        replace[id(expr.value)] = base.ref()
+        inputs.insert(0, base)
         template = _rebuild(expr, replace)
         if not base.active:
             return self._node("nondiff", inputs, template, hint=_hint_of(expr), rank=_passive_rank(expr))
@@ -1085,7 +1131,7 @@ class _Parser:
             if fname == "random" or fname.startswith("random."):
                 self._check_passive_call(call)
             template, inputs = passive
-            out = self._node("nondiff", inputs, template, hint=fname)
+            out = self._node("nondiff", inputs, template, hint=fname, attrs={"dtype": _constructed_dtype(call, fname)})
             if fname in _CONSTRUCTORS and template.args and out.shape is None:
                 made = static_value(template.args[0], self.values)  # np.zeros((n, H)): (N, H)
                 made = (made,) if isinstance(made, shapes.Dim) else made
@@ -1154,7 +1200,7 @@ class _Parser:
         the generated module cannot call)."""
         template, inputs = self._lowered_arguments(call) if self._calls_module_function(call) \
             else self._passive_template(call)
-        return self._node("nondiff", inputs, template, hint=hint)
+        return self._node("nondiff", inputs, template, hint=hint, attrs={"dtype": _constructed_dtype(call, hint)})
 
     def _lowered_arguments(self, call):
         """(the call with each argument replaced by its lowered value, those values)."""
@@ -1557,10 +1603,28 @@ _CONSTRUCTORS = frozenset({"zeros", "ones", "empty", "full"})  # np.<name>(shape
 _NEW_CONSTANTS = _CONSTRUCTORS | {"zeros_like", "ones_like", "empty_like", "full_like", "eye", "identity",
                                   "arange", "linspace"}
 
+_FLOAT_BY_DEFAULT = frozenset({"zeros", "ones", "empty", "eye", "identity", "linspace"})
+_DTYPE_KINDS = (("bool", ("bool",)), ("int", ("int", "uint")), ("float", ("float", "double", "single", "half")))
+
+
+def _constructed_dtype(call: ast.Call, fname: str) -> str | None:
+    """"float", "int" or "bool" for an array constructor whose call shows its dtype
+    (np.zeros(n), np.zeros(n, dtype=int), np.ones_like(x, np.float32)); None when it does not."""
+    if fname not in _FLOAT_BY_DEFAULT and not fname.endswith("_like"):
+        return None
+    given = next((k.value for k in call.keywords if k.arg == "dtype"), None)
+    if given is None and fname in ("zeros", "ones", "empty", "zeros_like", "ones_like", "empty_like") \
+            and len(call.args) > 1:
+        given = call.args[1]
+    if given is None:
+        return "float" if fname in _FLOAT_BY_DEFAULT else None
+    text = ast.unparse(given).split(".")[-1].strip("'\"")
+    return next((kind for kind, prefixes in _DTYPE_KINDS if text.startswith(prefixes)), None)
+
 
 def _makes_new_array(node: Node, scope) -> bool:
     """Whether ``node``'s result is a new array or a number, never an input or a view of one."""
-    if node.op in api.NEW_ARRAYS:
+    if node.op in api.NEW_ARRAYS or node.op == "setitem":  # a[i] = v: a's array, which a owns
         return True
     call = node.expr
     if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Attribute, ast.Name)):

@@ -247,6 +247,14 @@ def _getitem(node, position, x):
                     literals={"index": text, "rows": rows})
 
 
+def _setitem(node, position, x):
+    index = ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=node.expr.slice, ctx=ast.Load()))[2:-1]
+    if position == 0:
+        return RuleCall("shape", "setitem_a", "da", literals={"index": index})
+    # dout[index] is a view of dout for a basic index: the caller gets a copy if it is returned
+    return RuleCall("shape", "setitem_v", "dv", values={"v": x}, literals={"index": index}, fresh=False)
+
+
 def _int_array(index: ast.expr, node) -> bool:
     """Whether the index is one value known to be an integer array (e.g. words: "i[B, m]")."""
     if not isinstance(index, ast.Name):
@@ -487,7 +495,7 @@ _HANDLERS = {
     "matmul": _matmul, "dot": _matmul, "outer": _matmul, "transpose": _transpose,
     "sum": _reduction, "mean": _reduction, "max": _reduction, "min": _reduction,
     "nansum": _reduction, "nanmean": _reduction,
-    "reshape": _reshape, "getitem": _getitem, "concatenate": _join, "stack": _join,
+    "reshape": _reshape, "getitem": _getitem, "setitem": _setitem, "concatenate": _join, "stack": _join,
     "clip": _clip, "einsum": _einsum, "user": _user, "split": _split, "slogdet": _slogdet, "eigh": _eigh,
     "tensordot": _tensordot, "inner": _inner, "vdot": _vdot,
     "convolve": _convolution, "correlate": _convolution,

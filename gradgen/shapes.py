@@ -347,6 +347,8 @@ def infer_shape(node, values):
         return stack(ins, attrs["axis"])
     if op == "getitem":
         return _getitem(node, values)
+    if op == "setitem":  # a[index] = v keeps a's shape
+        return ins[0]
     if op == "clip":
         return broadcast(*[v.shape for v in node.inputs if not v.is_none])
     if op == "astype" and attrs.get("reshape") and ins[0] == ():
@@ -532,7 +534,9 @@ def _getitem(node, values):
 
 
 def _is_none(part):
-    return isinstance(part, ast.Constant) and part.value is None
+    """None, or np.newaxis (the parser leaves that attribute in an index only when it is numpy's)."""
+    return (isinstance(part, ast.Constant) and part.value is None) or \
+        (isinstance(part, ast.Attribute) and part.attr == "newaxis")
 
 
 def _is_ellipsis(part):
