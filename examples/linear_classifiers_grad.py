@@ -65,8 +65,8 @@ def svm_loss_value_and_grad(W, X, y, reg, dloss=1.0):
     margins = np.maximum(0, total)
     margins[arange_N_2, y] = 0
     loss = np.sum(margins) / N
-    loss_2 = loss + reg * np.sum(W * W)
-    dloss = _seed_like(loss_2, dloss)
+    loss += reg * np.sum(W * W)
+    dloss = _seed_like(loss, dloss)
     # loss += reg * np.sum(W * W)   (line 27)
     dsum_W_times_W = dloss * reg
     dW = 2.0 * dsum_W_times_W * W           # (D, C)
@@ -93,7 +93,7 @@ def svm_loss_value_and_grad(W, X, y, reg, dloss=1.0):
     del dscores_part_2
     # scores = X.dot(W)   (line 22)
     dW = dW + _dot_grad_b(dscores, X, W)    # (D, C)
-    return loss_2, (dW,)
+    return loss, (dW,)
 
 
 def svm_loss_backward(W, X, y, reg, dloss=1.0):
@@ -115,8 +115,8 @@ def softmax_loss_value_and_grad(W, X, y, reg, dloss=1.0):
     probs_part = probs_2[arange_N, y]
     log_probs_part = np.log(probs_part)
     loss = -np.sum(log_probs_part) / N
-    loss_2 = loss + reg * np.sum(W * W)
-    dloss = _seed_like(loss_2, dloss)
+    loss += reg * np.sum(W * W)
+    dloss = _seed_like(loss, dloss)
     # loss += reg * np.sum(W * W)   (line 39)
     dsum_W_times_W = dloss * reg
     dW = 2.0 * dsum_W_times_W * W           # (D, C)
@@ -133,7 +133,7 @@ def softmax_loss_value_and_grad(W, X, y, reg, dloss=1.0):
     del dprobs_2
     # scores = X.dot(W)   (line 34)
     dW = dW + _dot_grad_b(dscores, X, W)    # (D, C)
-    return loss_2, (dW,)
+    return loss, (dW,)
 
 
 def softmax_loss_backward(W, X, y, reg, dloss=1.0):

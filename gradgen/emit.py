@@ -128,6 +128,16 @@ def _dedupe(stmts):
     return out
 
 
+def _updates(node) -> bool:
+    """Whether ``node`` is an update the forward wrote in place: a[index] = v, or h += b (its
+    expression still h + b, as the parser made it)."""
+    if node.op == "setitem":
+        return True
+    expr = node.expr
+    return bool(node.attrs.get("augmented")) and isinstance(expr, ast.BinOp) and \
+        isinstance(expr.left, ast.Name) and expr.left.id == node.inputs[0].placeholder
+
+
 def _written(node) -> list[int]:
     """The value ``a[index] = v`` writes (v), which its expression ``a[index]`` leaves out."""
     return [node.inputs[1].id] if node.op == "setitem" else []
@@ -178,13 +188,17 @@ class _FunctionBuilder:
         # a[:, 0] = v), or a was itself updated in place and the name goes on
         self.merged = set()
         for node in graph.body.nodes():
-            old = node.inputs[0] if node.op == "setitem" else None
-            if old is None or node.out.id not in live or old.kind != "node" or uses.get(old.id) != 1 \
-                    or old.id in referenced or old is graph.output or old.producer.extra_outs:
+            if not _updates(node) or node.out.id not in live:
+                continue
+            old = node.inputs[0]
+            if old.kind not in (("node",) if node.op == "setitem" else ("node", "const")) \
+                    or uses.get(old.id) != 1 or old.id in referenced or old is graph.output \
+                    or (old.producer is not None and old.producer.extra_outs):
                 continue
             self.merged.add(old.id)
-            if old.producer.op != "setitem":
-                materialized.discard(old.id)
+            materialized.add(node.out.id)
+            if not (old.producer is not None and _updates(old.producer)):
+                materialized.discard(old.id)  # its line starts the array: h = x @ W, then h += b
         self.materialized = materialized
         if graph.output.kind == "node" and not graph.output.user:
             graph.output.hint = graph.output_name
@@ -221,7 +235,7 @@ class _FunctionBuilder:
         self.seed = self._claim(f"d{graph.output_name}", [f"d{graph.output_name}", f"d_{graph.output_name}"])
         self.names[SEED] = self.seed
         for node in graph.body.nodes():
-            if node.op == "setitem" and node.inputs[0].id in self.merged and node.inputs[0].producer.op == "setitem":
+            if self._continues(node):
                 self.names[node.out.placeholder] = self.names[node.inputs[0].placeholder]  # the same array
                 continue
             for out in node.outs:
@@ -295,8 +309,8 @@ class _FunctionBuilder:
                 outs = [o for o in node.outs if o.id in self.materialized]
                 if not outs:
                     continue
-                if node.op == "setitem":
-                    body.extend(self._setitem(node))
+                if _updates(node) and (node.op == "setitem" or node.inputs[0].id in self.merged):
+                    body.extend(self._in_place(node))
                     continue
                 value = substitute(node.expr, self._value_expr)
                 if node.extra_outs or node.op == "unpack":
@@ -363,20 +377,30 @@ class _FunctionBuilder:
                             decorator_list=[], returns=None, lineno=0),
         ]
 
-    def _setitem(self, node) -> list[ast.stmt]:
-        """``a[index] = v`` as the forward wrote it. In place when nothing reads a afterwards (see
-        _plan); else into a copy of a, which the backward or a later line still reads as it was."""
+    def _continues(self, node) -> bool:
+        """Whether ``node`` updates, in place, an array an earlier update already named."""
+        old = node.inputs[0] if _updates(node) else None
+        return old is not None and old.id in self.merged and old.producer is not None and _updates(old.producer)
+
+    def _in_place(self, node) -> list[ast.stmt]:
+        """``a[index] = v`` or ``a += b`` as the forward wrote it. In place when nothing reads a
+        afterwards (see _plan); else an index assignment goes into a copy of a, which the backward
+        or a later line still reads as it was."""
         name = self.names[node.out.placeholder]
         old = node.inputs[0]
         lines = []
-        if not (old.id in self.merged and old.producer.op == "setitem"):  # else: a's array, named
+        if not self._continues(node):
             start = self._value_expr(old.id)
             if isinstance(start, ast.Name) and old.id not in self.merged:
                 start = ast.Call(func=ast.Attribute(value=start, attr="copy", ctx=ast.Load()), args=[], keywords=[])
             lines.append(ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=start, lineno=0))
-        index = substitute(node.expr.slice, self._value_expr)
-        into = ast.Subscript(value=ast.Name(id=name, ctx=ast.Load()), slice=index, ctx=ast.Store())
-        lines.append(ast.Assign(targets=[into], value=self._value_expr(node.inputs[1].id), lineno=0))
+        if node.op == "setitem":
+            index = substitute(node.expr.slice, self._value_expr)
+            into = ast.Subscript(value=ast.Name(id=name, ctx=ast.Load()), slice=index, ctx=ast.Store())
+            lines.append(ast.Assign(targets=[into], value=self._value_expr(node.inputs[1].id), lineno=0))
+        else:
+            lines.append(ast.AugAssign(target=ast.Name(id=name, ctx=ast.Store()), op=node.expr.op,
+                                       value=substitute(node.expr.right, self._value_expr), lineno=0))
         return lines
 
     def _releasable(self) -> set[str]:

@@ -3,7 +3,7 @@
 Each program is drawn from the grammar gradgen supports (chains and DAGs of ``+ - * / **``,
 unary ``-``, ``@``, the elementwise functions, reductions with random axes and keepdims,
 reshape, transposes, slicing, integer-array and mask indexing, concatenate/stack, reused
-values and reassigned names), over random shapes that broadcast (size-1 axes, scalars,
+values, reassigned names and augmented assignments ``h += b``), over random shapes that broadcast (size-1 axes, scalars,
 Python floats), optionally with shape annotations (``x: "f[A, B]"``) whose named
 dimensions agree across parameters. It is written to a module file, imported, derived with
 ``gradgen.derive`` and also generated the way the CLI does (``gradgen.pipeline.generate``,
@@ -2477,11 +2477,49 @@ class _Gen:
             if self.extended and self.ch.chance(0.015):
                 self._parallel(self.ch.int(1, 2))
                 continue
+            if self.ch.chance(0.1) and self._augmented():
+                continue
             value = self.expr(self.ch.int(1, 3))
             if value.op in ("ref", "const"):
                 value = self._unary(1)
             self.bind(value)
         self.finish()
+
+    def _augmented(self) -> bool:
+        """h += b (or -=, *=, /=) on a local float array: NumPy updates h in place, which gradgen
+        reads as h = h + b when nothing else sees h's array, and refuses otherwise. b has at
+        most h's shape, since an in-place result cannot grow."""
+        own = {p.name for p in self.params}
+        locals_ = [(n, v) for n, v in self.pool if n not in own and v.kind == "float" and self._owns(n) and
+                   not any(q.intvalued and q.name in v.dparams for q in self.params)]  # h /= 2.0 on ints
+        if not locals_:
+            return False
+        name, target = self.ch.choice(locals_[-4:])
+        sym = self.ch.choice(["+", "-", "*", "/"])
+        # a number or a parameter (of a trailing part of h's shape): never a float64 array made
+        # inside f, which NumPy would compute with and cast back into a float32 h; gradgen's
+        # h = h + b keeps the float64 (README, on augmented assignment)
+        if target.pyfloat or self.ch.chance(0.4):
+            b = self.const(positive=sym == "/")
+        else:
+            b = self.new_param(shape=tuple(target.shape[self.ch.int(0, len(target.shape)):]), positive=sym == "/")
+        value = self.bin_node(sym, target, b, form="op")
+        value.attrs["aug"] = True
+        self.bind(value, name=name)
+        return True
+
+    _NEW_ARRAYS = frozenset({"bin", "pow", "un", "neg", "red", "matmul", "mm", "mm_prod", "outer", "where",
+                             "join", "rpow", "apow"})
+
+    def _owns(self, name) -> bool:
+        """Whether ``name`` last got a new array of its own (h = x @ W), so that h += b cannot
+        change a parameter the harness passes read-only, or another name's array."""
+        for stmt in reversed(self.stmts):
+            if stmt[0] == "assign" and stmt[1] == name:
+                return stmt[2].op in self._NEW_ARRAYS
+            if name in _stmt_targets(stmt) or (stmt[0] == "passive" and stmt[1] == name):
+                return False
+        return False
 
     def target_name(self):
         if self.loop is not None:  # a name the body reads must keep its shape: no rebinding
@@ -2504,7 +2542,8 @@ class _Gen:
     def bind(self, value, name=None):
         name = name or self.target_name()
         annotation = None
-        if self.annotated and self.ch.chance(0.2) and all(d.named for d in value.shape) and not value.pyfloat:
+        if self.annotated and self.ch.chance(0.2) and all(d.named for d in value.shape) and not value.pyfloat \
+                and not value.attrs.get("aug"):
             annotation = _annotation_text(value.shape, "f", self.helper and self.helper.dims)
         self.stmts.append(("assign", name, value, annotation))
         self.pool = [(n, v) for n, v in self.pool if n != name]
@@ -2828,6 +2867,9 @@ def _stmt_lines(stmt, render, check):
         return [f"for {stmt[1]} in {stmt[2]}:"] + \
             ["    " + line for s in stmt[3] for line in _stmt_lines(s, render, check)]
     _, name, value, annotation = stmt
+    if value.attrs.get("aug"):  # h += b; the instrumented copy checks h + b's margins first
+        update = f"{name} {value.attrs['sym']}= {render(value.args[1])}"
+        return [render(value), update] if check else [update]
     note = f": {annotation}" if annotation and not check else ""
     return [f"{name}{note} = {render(value)}"]
 

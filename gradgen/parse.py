@@ -453,7 +453,11 @@ class _Parser:
         self._begin(stmt)
         load = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), stmt.target)
         expr = ast.copy_location(ast.BinOp(left=load, op=stmt.op, right=stmt.value), stmt)
-        self._bind(name, self._lower(expr))
+        value = self._lower(expr)
+        node = value.producer if value.kind == "node" else None
+        if node is not None and node.op in api.OPERATORS.values() and node.inputs[0] is current:
+            node.attrs["augmented"] = True  # emit.py may write it back as h += b
+        self._bind(name, value)
 
     def _shared(self, name: str, value: Value) -> str | None:
         """Why updating ``name``'s array in place could be seen from elsewhere, or None when

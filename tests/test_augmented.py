@@ -1,10 +1,12 @@
 """Augmented assignment (`h += b`, `loss += ...`) on a name that owns its array: a new array
 made in the function (or a number), under no other name, with no view taken of it. Then the
-update is `h = h + b` (parse.py, _Parser._shared); anywhere else the caller, another name or a
-view would see the change, and gradgen refuses. Gradients are checked against float64
-central differences."""
+update is `h = h + b` (parse.py, _Parser._shared), written back as `h += b` when nothing reads
+the old h (emit.py); anywhere else the caller, another name or a view would see the change,
+and gradgen refuses. Gradients are checked against float64 central differences."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -189,3 +191,24 @@ def f(x, W):
     h = x @ W
     n = h.shape[0] + len(h) + h.size  # 3 + 3 + 6
     assert np.isclose(f.value_and_grad(x, W)[0], np.sum((h * (h > 0) / n) ** 2))
+
+
+def test_written_back_in_place_when_nothing_reads_the_old_array(tmp_path):
+    """h += b on an array only the update reads comes out as the forward wrote it; where the
+    backward reads the old h (the product's other factor), the update makes a new array."""
+    f = derive_source('''
+def f(x: "f[N, D]", W: "f[D, H]", b: "f[H]", a: "f[H]"):
+    h = x @ W
+    h += b
+    g = np.tanh(h)
+    g *= a
+    loss = 0.0
+    loss += np.sum(g ** 2)
+    return loss
+''', tmp_path)
+    assert_grad_ok(f, normal(3, 2), normal(2, 4), normal(4), normal(4))
+    forward = f.source.split("def f_value_and_grad(", 1)[1].split("    # ", 1)[0]
+    assert "    h = x @ W\n    h += b\n" in forward
+    assert "    loss = 0.0\n    loss += " in forward
+    # tanh's adjoint reads g as tanh made it, and a's reads it too: g *= a goes into a new array
+    assert re.search(r"^    g_2 = g \* a$", forward, re.M)
