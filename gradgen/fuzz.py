@@ -3,7 +3,7 @@
 Each program is drawn from the grammar gradgen supports (chains and DAGs of ``+ - * / **``,
 unary ``-``, ``@``, the elementwise functions, reductions with random axes and keepdims,
 reshape, transposes, slicing, integer-array and mask indexing, concatenate/stack, reused
-values, reassigned names and augmented assignments ``h += b``), over random shapes that broadcast (size-1 axes, scalars,
+values, reassigned names, and updates ``h += b`` and ``h[index] = v`` of arrays f made), over random shapes that broadcast (size-1 axes, scalars,
 Python floats), optionally with shape annotations (``x: "f[A, B]"``) whose named
 dimensions agree across parameters. It is written to a module file, imported, derived with
 ``gradgen.derive`` and also generated the way the CLI does (``gradgen.pipeline.generate``,
@@ -2479,6 +2479,8 @@ class _Gen:
                 continue
             if self.ch.chance(0.1) and self._augmented():
                 continue
+            if self.ch.chance(0.08) and self._assigned_into():
+                continue
             value = self.expr(self.ch.int(1, 3))
             if value.op in ("ref", "const"):
                 value = self._unary(1)
@@ -2508,6 +2510,53 @@ class _Gen:
         self.bind(value, name=name)
         return True
 
+    def _assigned_into(self) -> bool:
+        """h[index] = v on a local array h owns: an integer, a slice or a fixed mask along one
+        axis, and v a number or a parameter shaped like (a trailing part of) what the index
+        picks (one number under a mask)."""
+        own = {p.name for p in self.params}
+        locals_ = [(n, v) for n, v in self.pool if n not in own and v.kind == "float" and v.shape and
+                   not v.pyfloat and self._owns(n)]
+        if not locals_:
+            return False
+        name, target = self.ch.choice(locals_[-4:])
+        shape, rank = tuple(target.shape), len(target.shape)
+        k = self.ch.int(0, rank - 1)
+        n = self.length(shape[k])
+        lead = [":"] * k
+        kind = self.ch.choice(["int", "slice", "slice", "mask"])
+        mask = None
+        if kind == "int":
+            text, picked = lead + [str(self.ch.int(-n, n - 1))], shape[:k] + shape[k + 1:]
+        elif kind == "slice":
+            start = self.ch.int(0, n - 1)
+            step = self.ch.choice([1, 1, 2, -1])
+            if step == -1:
+                part, length = "::-1", n
+            elif step == 2:
+                part, length = f"{start or ''}::2", len(range(start, n, 2))
+            else:
+                stop = self.ch.int(start + 1, n)
+                part, length = f"{start or ''}:{'' if stop == n else stop}", stop - start
+            text = lead + [part]
+            d = shape[k] if length == n and step == 1 else self.anon_dim(length)
+            picked = shape[:k] + (d,) + shape[k + 1:]
+        else:
+            bits = self._bools((n,))
+            bits[self.ch.int(0, n - 1)] = True
+            mname = self.fresh_name(["keep", "mask", "rows", "sel"])
+            self.params.append(Param(mname, (shape[k],), "bool", fixed=bits))
+            mask = self._leaf(mname, self.params[-1])
+            text, picked = lead + [mname], ()
+        if kind == "mask" or self.ch.chance(0.4):
+            value = self.const()
+        else:
+            value = self.new_param(shape=tuple(picked[self.ch.int(0, len(picked)):]), pyfloat=False)
+        self.stmts.append(("setitem", name, ", ".join(text), value, mask))
+        ref = E("ref", attrs={"name": name}, shape=shape, kind="float", dparams=target.dparams | value.dparams)
+        self.pool = [(m, v) for m, v in self.pool if m != name] + [(name, ref)]
+        return True
+
     _NEW_ARRAYS = frozenset({"bin", "pow", "un", "neg", "red", "matmul", "mm", "mm_prod", "outer", "where",
                              "join", "rpow", "apow"})
 
@@ -2517,6 +2566,8 @@ class _Gen:
         for stmt in reversed(self.stmts):
             if stmt[0] == "assign" and stmt[1] == name:
                 return stmt[2].op in self._NEW_ARRAYS
+            if stmt[0] == "setitem" and stmt[1] == name:
+                continue  # the same array, still its own
             if name in _stmt_targets(stmt) or (stmt[0] == "passive" and stmt[1] == name):
                 return False
         return False
@@ -2861,6 +2912,8 @@ def _stmt_lines(stmt, render, check):
     """A statement's lines (a loop's body indented under it)."""
     if stmt[0] == "passive":
         return [f"{stmt[1]} = {stmt[2]}"]
+    if stmt[0] == "setitem":  # h[1:, 0] = v
+        return [f"{stmt[1]}[{stmt[2]}] = {render(stmt[3])}"]
     if stmt[0] == "unpack":  # a, b = np.split(x, 2); sign, logdet = np.linalg.slogdet(a); h, c = cell(...)
         return [f"{', '.join(stmt[1])} = {render(stmt[2])}"]
     if stmt[0] == "for":  # for i in range(3): ...
@@ -2878,6 +2931,8 @@ def _stmt_reads(stmt, render):
     """The text a statement reads (its values, a loop's bounds), for the names it uses."""
     if stmt[0] == "passive":
         return [stmt[2]]
+    if stmt[0] == "setitem":
+        return [stmt[1], stmt[2], render(stmt[3])]
     if stmt[0] == "for":
         return [stmt[2]] + [t for s in stmt[3] for t in _stmt_reads(s, render)]
     return [render(stmt[2])]

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -797,3 +799,33 @@ def test_richardson_forgives_rounding_of_a_large_objective_but_not_a_wrong_gradi
     assert fuzz._richardson_agrees(f, [g], 0, None, None, exact)
     assert not fuzz._richardson_agrees(f, [g], 0, None, None, exact * 1.01)
     assert not fuzz._richardson_agrees(f, [g], 0, None, None, exact + 1e-5)
+
+
+_UPDATE = re.compile(r"^    \w+ [-+*/]= |^    \w+\[[^\]]+\] = ", re.M)
+
+
+@pytest.mark.parametrize("extended", [False, True], ids=["basic", "extended"])
+def test_grammar_writes_in_place_updates_that_check(extended):
+    """h += b and h[index] = v on arrays f made: a share of programs writes them, and they run
+    through the whole check (gradgen writes them out, or refuses an update another name or a
+    view would see; never a failure or an invalid program)."""
+    import tempfile
+
+    sources = [fuzz.make_program(fuzz.RandomChooser(17 * 1_000_003 + i), extended=extended).source
+               for i in range(400)]
+    updated = [s for s in sources if _UPDATE.search(s)]
+    assert 0.08 * 400 <= len(updated) <= 0.4 * 400, len(updated)
+    assert any(re.search(r"^    \w+ [-+*/]= ", s, re.M) for s in updated)
+    assert any(re.search(r"^    \w+\[[^\]]+\] = ", s, re.M) for s in updated)
+    directory = tempfile.mkdtemp(prefix="gradgen-fuzz-")
+    outcomes = []
+    for i in range(400):
+        prog = fuzz.make_program(fuzz.RandomChooser(19 * 1_000_003 + i), annotated=i % 2 == 1, extended=extended)
+        if _UPDATE.search(prog.source):
+            outcomes.append(fuzz.run_program(prog, directory))
+        if len(outcomes) == 30:
+            break
+    assert len(outcomes) == 30
+    bad = [o for o in outcomes if o.status in ("failure", "invalid")]
+    assert not bad, fuzz.describe(bad[0])
+    assert sum(o.status == "ok" for o in outcomes) >= 20
