@@ -112,25 +112,17 @@ def softmax_loss_value_and_grad(W, X, y, reg, dloss=1.0):
     probs = np.exp(scores_2)
     probs_2 = probs / np.sum(probs, axis=1, keepdims=True)
     arange_N = np.arange(N)
-    probs_part = probs_2[arange_N, y]
-    log_probs_part = np.log(probs_part)
-    loss = -np.sum(log_probs_part) / N
+    loss = -np.sum(np.log(probs_2[arange_N, y])) / N
     loss += reg * np.sum(W * W)
     dloss = _seed_like(loss, dloss)
     # loss += reg * np.sum(W * W)   (line 39)
     dsum_W_times_W = dloss * reg
     dW = 2.0 * dsum_W_times_W * W           # (D, C)
-    # loss = -np.sum(np.log(probs[np.arange(N), y])) / N   (line 38): gather, scattered back (repeated indices add up)
+    # loss = -np.sum(np.log(probs[np.arange(N), y])) / N   (line 38): softmax + cross-entropy at labels
     dneg = dloss / N
     dsum_log_probs_part = -dneg
-    dlog_probs_part = np.broadcast_to(dsum_log_probs_part, np.shape(log_probs_part))
-    dprobs_part = dlog_probs_part / probs_part
-    dprobs_2 = np.zeros_like(probs_2, dtype=np.result_type(dprobs_part))
-    np.add.at(dprobs_2, (arange_N, y), dprobs_part)
-    del dprobs_part
-    # probs /= np.sum(probs, axis=1, keepdims=True)   (line 37): softmax
-    dscores = probs_2 * (dprobs_2 - (dprobs_2 * probs_2).sum(axis=1, keepdims=True))  # (N, C)
-    del dprobs_2
+    dscores = -dsum_log_probs_part * probs_2
+    dscores[arange_N, y] += dsum_log_probs_part
     # scores = X.dot(W)   (line 34)
     dW = dW + _dot_grad_b(dscores, X, W)    # (D, C)
     return loss, (dW,)

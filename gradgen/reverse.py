@@ -37,6 +37,7 @@ class Block:
 _IDENTITY_NAMES = {"softmax": "softmax", "log_softmax": "log-softmax", "sigmoid": "sigmoid",
                    "logsumexp_out": "log-sum-exp", "log_softmax_out": "log-softmax",
                    "softmax_ce": "softmax + cross-entropy",
+                   "softmax_ce_at_labels": "softmax + cross-entropy at labels",
                    "sigmoid_bce": "sigmoid + binary cross-entropy",
                    "getitem_scatter": "gather, scattered back (repeated indices add up)"}
 

@@ -38,8 +38,8 @@ def fuse(graph: Graph) -> None:
         node.fused = _softmax(node) or _sigmoid(node) or _logsumexp_written_out(node)
     for node in graph.body.nodes():  # these look inside fused sigmoids and softmaxes
         node.fused = node.fused or _log_softmax(node) or _sigmoid_bce(node)
-    for node in graph.body.nodes():  # and this inside a fused log-softmax
-        node.fused = node.fused or _softmax_cross_entropy(node)
+    for node in graph.body.nodes():  # and these inside a fused log-softmax or softmax
+        node.fused = node.fused or _softmax_cross_entropy(node) or _softmax_cross_entropy_at_labels(node, graph)
 
 
 def _producer(value: Value, op: str) -> Node | None:
@@ -204,3 +204,36 @@ def _softmax_cross_entropy(node: Node) -> Fused | None:
     return Fused("softmax_ce", [theta, y], values={"y": y, "yhat": yhat, "logp": logp},
                  literals=dict(soft.literals), macros=["softmax_ce", "softmax_ce_labels"],
                  targets=["dtheta", "dy"])
+
+
+def _softmax_cross_entropy_at_labels(node: Node, graph: Graph) -> Fused | None:
+    """np.sum(np.log(yhat[np.arange(N), y])) with yhat = softmax(theta) over the rows of an
+    (N, C) array: one label per row, so dtheta = dout * (onehot(y) - yhat), written as the
+    notes do: yhat scaled, then the label entries moved by dout (yhat - y, up to the sign)."""
+    import ast
+
+    from .shapes import static_value
+
+    if node.op != "sum" or node.attrs["axis"] is not None or node.attrs["keepdims"]:
+        return None
+    log = _producer(node.inputs[0], "log")
+    pick = _producer(log.inputs[0], "getitem") if log is not None else None
+    if pick is None or pick.attrs.get("basic") or not isinstance(pick.expr.slice, ast.Tuple) \
+            or len(pick.expr.slice.elts) != 2 or not all(isinstance(e, ast.Name) for e in pick.expr.slice.elts):
+        return None
+    yhat = pick.inputs[0]
+    soft = yhat.producer.fused if yhat.producer is not None else None
+    if soft is None or soft.macro != "softmax" or yhat.shape is None or len(yhat.shape) != 2 \
+            or ast.literal_eval(soft.literals["axis"]) not in (1, -1):
+        return None
+    by_name = {v.placeholder: v for v in pick.inputs[1:]}
+    rows, labels = (by_name.get(e.id) for e in pick.expr.slice.elts)
+    made = rows.producer if rows is not None else None
+    call = made.expr if made is not None and made.op == "nondiff" else None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "arange"
+            and len(call.args) == 1 and not call.keywords and labels is not None and not labels.active):
+        return None
+    if static_value(call.args[0], graph.values) != yhat.shape[0]:
+        return None  # np.arange over every row, and no other: each row picks its label once
+    return Fused("softmax_ce_at_labels", [soft.inputs[0]], values={"yhat": yhat, "rows": rows, "labels": labels},
+                 targets=["dtheta"])

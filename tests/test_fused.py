@@ -151,3 +151,55 @@ def test_softmax_cross_entropy_closed_form_with_shapes(tmp_path):
     assert "softmax + cross-entropy" in f.source
     assert_grad_ok(f, logits(6, 4), np.eye(4)[RNG.integers(0, 4, 6)])
     assert_grad_ok(f, logits(6, 4), np.full((6, 4), 0.25))  # soft labels, and y's own gradient
+
+
+AT_LABELS = '''
+    def f(X: "f[N, D]", W: "f[D, C]", y: "i[N]"{extra}):
+        N = X.shape[0]
+        scores = X @ W
+        scores -= np.max(scores, axis=1, keepdims=True)
+        probs = np.exp(scores)
+        probs /= np.sum(probs, axis=1, keepdims=True)
+        loss = -np.sum(np.log(probs[{rows}, y])) / N
+        return loss{more}
+'''
+
+
+@pytest.mark.parametrize("extra, more, fused", [
+    ("", "", True),
+    ("", " + np.sum(probs ** 2)", True),             # probs also used elsewhere: both paths
+    (", K: int = 3", "", False),                     # np.arange(K): the shapes cannot tell K == N
+])
+def test_softmax_cross_entropy_at_integer_labels(extra, more, fused, tmp_path):
+    """The CS231n softmax loss: yhat[np.arange(N), y] picks one entry per row, so the adjoint
+    of the scores is the notes' (yhat - y) / N, written as yhat scaled and the label entries
+    moved; with np.arange over something the shapes cannot match to N it is not fused."""
+    rows = "np.arange(K)" if "K" in extra else "np.arange(N)"
+    f = derive_source(AT_LABELS.format(extra=extra, more=more, rows=rows), tmp_path, wrt=("W",))
+    X, W, y = logits(5, 3), logits(3, 4), np.array([0, 3, 3, 1, 2])
+    if fused:
+        assert "softmax + cross-entropy at labels" in f.source
+        assert "[arange_N, y] += " in f.source and "np.add.at" not in f.source
+        assert_grad_ok(f, X, W, y)
+        probs = np.exp(X @ W - (X @ W).max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        if not more:
+            (dW,) = f.backward(X, W, y)
+            assert np.allclose(dW, X.T @ (probs - np.eye(4)[y]) / 5)
+            (dW2,) = f.backward(X, W, y, dloss=2.0)
+            assert np.allclose(dW2, 2.0 * dW)
+    else:
+        assert "at labels" not in f.source
+        X, y = logits(3, 3), np.array([0, 3, 3])  # K == N == 3 here, for the check
+        assert_grad_ok(f, X, W, y, 3)
+
+
+def test_softmax_cross_entropy_at_labels_needs_the_shapes(tmp_path):
+    f = derive_source('''
+    def f(X, W, y):
+        e = np.exp(X @ W)
+        p = e / np.sum(e, axis=1, keepdims=True)
+        return -np.sum(np.log(p[np.arange(X.shape[0]), y]))
+''', tmp_path, wrt=("W",))
+    assert "at labels" not in f.source  # p's shape is unknown: the gather is scattered back
+    assert_grad_ok(f, logits(4, 3), logits(3, 5), np.array([4, 0, 0, 2]))
