@@ -27,29 +27,6 @@ def _seed_like(out, seed):
     return np.asarray(seed, dtype=np.result_type(dtype, 1.0))
 
 
-def _matmul_operands(grad, a, b):
-    """a, b and grad of a @ b with 1-d operands promoted to matrices, as matmul does."""
-    a2 = np.asarray(a)[np.newaxis, :] if np.ndim(a) == 1 else np.asarray(a)
-    b2 = np.asarray(b)[:, np.newaxis] if np.ndim(b) == 1 else np.asarray(b)
-    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    return a2, b2, np.reshape(grad, batch + (a2.shape[-2], b2.shape[-1]))
-
-
-def _matmul_grad_b(grad, a, b):
-    """Adjoint of b in a @ b, for any ranks (1-d, 2-d, batched)."""
-    a2, b2, g2 = _matmul_operands(grad, a, b)
-    return np.reshape(_unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2), np.shape(b))
-
-
-def _dot_grad_b(grad, a, b):
-    """Adjoint of b in np.dot(a, b): a product for scalars, matmul up to rank 2."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return _unbroadcast(grad * a, b)
-    if np.ndim(a) > 2 or np.ndim(b) > 2:
-        raise ValueError('gradgen differentiates np.dot up to rank 2; use @ for stacks of matrices')
-    return _matmul_grad_b(grad, a, b)
-
-
 def svm_loss_value_and_grad(W, X, y, reg, dloss=1.0):
     """Value of svm_loss and its gradients w.r.t. (W).
 
@@ -92,7 +69,7 @@ def svm_loss_value_and_grad(W, X, y, reg, dloss=1.0):
     dscores = dscores + dscores_part_2      # (N, C)
     del dscores_part_2
     # scores = X.dot(W)   (line 22)
-    dW = dW + _dot_grad_b(dscores, X, W)    # (D, C)
+    dW = dW + X.T @ dscores                 # (D, C) = (D, N) @ (N, C)
     return loss, (dW,)
 
 
@@ -124,7 +101,7 @@ def softmax_loss_value_and_grad(W, X, y, reg, dloss=1.0):
     dscores = -dsum_log_probs_part * probs_2
     dscores[arange_N, y] += dsum_log_probs_part
     # scores = X.dot(W)   (line 34)
-    dW = dW + _dot_grad_b(dscores, X, W)    # (D, C)
+    dW = dW + X.T @ dscores                 # (D, C) = (D, N) @ (N, C)
     return loss, (dW,)
 
 

@@ -1963,6 +1963,11 @@ def _describe(e) -> str | None:
         return None
     if isinstance(e, ast.Call):
         path = _dotted(e.func)
+        if isinstance(e.func, ast.Attribute) and e.func.attr == "dot" and not e.keywords:
+            # X.dot(W) and np.dot(X, W) are named like X @ W: XW
+            pair = e.args if path is not None and path[0] in ("np", "numpy") else [e.func.value, *e.args]
+            if len(pair) == 2:
+                return _describe(ast.BinOp(left=pair[0], op=ast.MatMult(), right=pair[1]))
         if path is not None and len(path) > 1 and path[0] not in ("np", "numpy") and \
                 isinstance(e.func, ast.Attribute) and not e.args:
             inner = _describe(e.func.value)  # a method: x.sum(axis=0) -> sum_x

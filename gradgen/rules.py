@@ -140,7 +140,7 @@ def _where(node, position, x):
 def _matmul(node, position, x):
     a, b = node.inputs
     side = "ab"[position]
-    if node.op == "dot":
+    if node.op == "dot" and not (a.rank in (1, 2) and b.rank in (1, 2)):  # else np.dot is a @ b
         return RuleCall("linalg", f"dot_{side}", f"d{side}", values={"a": a, "b": b})
     if node.op == "outer":
         return RuleCall("linalg", f"outer_{side}", f"d{side}", values={"a": a, "b": b})

@@ -172,3 +172,17 @@ def test_matrix_vector_layer(tmp_path):
     """z = W @ x: dx = W.T @ dz, dW = outer(dz, x)."""
     run_case(case("W@x", "W, x, b", "np.sum(np.sin(W @ x + b))", N(3, 4), N(4), N(3)).values[0],
              tmp_path)
+
+
+def _dot_annotated_cases():
+    for form, expr in DOT_FORMS:
+        for label, sa, sb in DOT_SHAPES:
+            yield case(f"{form}-{label}-loss", "a, b", f"np.sum(np.tanh({expr}))", N(*sa), N(*sb))
+
+
+@pytest.mark.parametrize("c", list(annotated(_dot_annotated_cases(), keep=lambda c: True, modes=("named", "literal"))))
+def test_dot_with_known_ranks_is_a_matmul(c, tmp_path):
+    """np.dot and .dot of vectors and matrices whose ranks the annotations give are reversed
+    with the matmul identities (dW = X.T @ dz), not the any-rank helpers."""
+    fn = run_case(c, tmp_path)
+    assert "_dot_grad" not in fn.source
