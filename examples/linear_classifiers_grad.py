@@ -91,17 +91,17 @@ def softmax_loss_value_and_grad(W, X, y, reg, dloss=1.0):
     arange_N = np.arange(N)
     loss = -np.sum(np.log(probs_2[arange_N, y])) / N
     loss += reg * np.sum(W * W)
-    dloss = _seed_like(loss, dloss)
     # loss += reg * np.sum(W * W)   (line 39)
-    dsum_W_times_W = dloss * reg
+    dsum_W_times_W = reg
     dW = 2.0 * dsum_W_times_W * W           # (D, C)
     # loss = -np.sum(np.log(probs[np.arange(N), y])) / N   (line 38): softmax + cross-entropy at labels
-    dneg = dloss / N
-    dsum_log_probs_part = -dneg
-    dscores = -dsum_log_probs_part * probs_2
-    dscores[arange_N, y] += dsum_log_probs_part
+    dscores = probs_2 / N
+    dscores[arange_N, y] -= 1.0 / N
     # scores = X.dot(W)   (line 34)
     dW = dW + X.T @ dscores                 # (D, C) = (D, N) @ (N, C)
+    if dloss != 1.0:
+        dloss = _seed_like(loss, dloss)
+        dW = dloss * dW
     return loss, (dW,)
 
 

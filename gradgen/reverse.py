@@ -127,7 +127,8 @@ class _Reverse:
         self.unfoldable = False
         values = graph.values
         self.arrayish = lambda name: _float_array(name, values)
-        self.folder = seed.Folder(self.constants, self.arrayish, lambda name: _source_number(name, values))
+        self.folder = seed.Folder(self.constants, self.arrayish, lambda name: _source_number(name, values),
+                                  lambda name: _python_float(name, values))
         roots = {graph.param(n).value.id for n in wrt}
         forward = set(roots)
         for node in graph.body.nodes():
@@ -352,6 +353,12 @@ def _float_array(name: str, values) -> bool:
     1.0 * name is name, dtype and all (a Python float would not keep float32 work float32)."""
     value = _value_named(name, values, adjoint=True)
     return value is not None and value.dtype == "float" and value.rank is not None and value.rank > 0
+
+
+def _python_float(name: str, values) -> bool:
+    """Whether ``name`` is a parameter annotated ``float``: 1.0 * name is name."""
+    value = _value_named(name, values)
+    return value is not None and value.kind == "param" and value.python_scalar and value.dtype == "float"
 
 
 def _source_number(name: str, values):

@@ -34,10 +34,11 @@ class Folder(ast.NodeTransformer):
     -(1.0 / n)). ``is_float(name)``: whether a name is known to hold floats, so that
     ``1.0 * name`` may become ``name`` without changing its dtype."""
 
-    def __init__(self, constants: dict, is_float, number_of):
+    def __init__(self, constants: dict, is_float, number_of, is_python_float=lambda name: False):
         self.constants = constants
         self.is_float = is_float
         self.number_of = number_of  # name -> the number a constant of the source holds, or None
+        self.is_python_float = is_python_float  # a parameter annotated float: 1.0 * reg is reg
 
     def visit_Name(self, node):
         if isinstance(node.ctx, ast.Load) and node.id in self.constants:
@@ -48,6 +49,18 @@ class Folder(ast.NodeTransformer):
         self.generic_visit(node)
         if isinstance(node.op, ast.USub) and is_seed_constant(node.operand):
             return _marked(-node.operand.value)
+        inner = node.operand
+        if isinstance(node.op, ast.USub) and isinstance(inner, ast.UnaryOp) and isinstance(inner.op, ast.USub) \
+                and _has_seed(inner.operand):
+            return inner.operand  # -(-(1.0 / n)) is 1.0 / n, exactly
+        return node
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        value = node.value
+        if isinstance(node.op, ast.Add) and isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) \
+                and _has_seed(value.operand):
+            node.op, node.value = ast.Sub(), value.operand  # dx[i] += -(1.0 / n) reads dx[i] -= 1.0 / n
         return node
 
     def visit_BinOp(self, node):
@@ -101,7 +114,7 @@ class Folder(ast.NodeTransformer):
         return None
 
     def _float(self, node) -> bool:
-        return isinstance(node, ast.Name) and self.is_float(node.id)
+        return isinstance(node, ast.Name) and (self.is_float(node.id) or self.is_python_float(node.id))
 
 
 def scalar(expr, arrayish) -> bool:
@@ -133,9 +146,19 @@ def stray(tree, arrayish) -> bool:
         top = node
         while isinstance(parents.get(id(top)), (ast.BinOp, ast.UnaryOp)):
             top = parents[id(top)]
+        update = parents.get(id(top))
+        if isinstance(update, ast.AugAssign) and update.value is top and _has_array(_base(update.target), arrayish):
+            continue  # dx[rows, y] += -1.0 / n: cast into the array's precision
         if not _has_array(top, arrayish):
             return True
     return False
+
+
+def _base(target):
+    """The array an assignment target writes into: dx of dx[rows, y]."""
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    return target
 
 
 def _has_array(expr, arrayish) -> bool:
