@@ -235,7 +235,7 @@ class _Reverse:
             if stmts is None:
                 body.append(stmt)
                 del self.pending[node.out.id]
-        stmts = stmts or render()
+        stmts = _copied_before_update(stmts or render())
         last = stmts[-1]
         assigns_target = isinstance(last, ast.Assign) and isinstance(last.targets[0], ast.Name) \
             and last.targets[0].id == target
@@ -353,6 +353,31 @@ def _float_array(name: str, values) -> bool:
     1.0 * name is name, dtype and all (a Python float would not keep float32 work float32)."""
     value = _value_named(name, values, adjoint=True)
     return value is not None and value.dtype == "float" and value.rank is not None and value.rank > 0
+
+
+def _copied_before_update(stmts: list[ast.stmt]) -> list[ast.stmt]:
+    """A rule that names an array and then updates it in place (dtheta = -dout * yhat, then
+    dtheta[rows, y] += dout) must own it: where folding the seed left a bare name (dtheta =
+    yhat), the update would change that array too, so it takes a copy."""
+    for i, stmt in enumerate(stmts):
+        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Name)):
+            continue
+        name = stmt.targets[0].id
+        later = [t for s in stmts[i + 1:] for t in (s.targets if isinstance(s, ast.Assign) else
+                                                   [s.target] if isinstance(s, ast.AugAssign) else [])]
+        if any(isinstance(t, ast.Subscript) and _updated_name(t) == name for t in later) or \
+                any(isinstance(s, ast.AugAssign) and isinstance(s.target, ast.Name) and s.target.id == name
+                    for s in stmts[i + 1:]):
+            stmt.value = ast.Call(func=ast.Attribute(value=stmt.value, attr="copy", ctx=ast.Load()),
+                                  args=[], keywords=[])
+    return stmts
+
+
+def _updated_name(target) -> str | None:
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None
 
 
 def _python_float(name: str, values) -> bool:

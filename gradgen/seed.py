@@ -61,6 +61,8 @@ class Folder(ast.NodeTransformer):
         if isinstance(node.op, ast.Add) and isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) \
                 and _has_seed(value.operand):
             node.op, node.value = ast.Sub(), value.operand  # dx[i] += -(1.0 / n) reads dx[i] -= 1.0 / n
+        elif isinstance(node.op, ast.Add) and is_seed_constant(value) and value.value < 0:
+            node.op, node.value = ast.Sub(), _marked(-value.value)  # dx[i] += -1.0 reads dx[i] -= 1.0
         return node
 
     def visit_BinOp(self, node):

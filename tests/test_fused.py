@@ -204,3 +204,20 @@ def test_softmax_cross_entropy_at_labels_needs_the_shapes(tmp_path):
 ''', tmp_path, wrt=("W",))
     assert "at labels" not in f.source  # p's shape is unknown: the gather is scattered back
     assert_grad_ok(f, logits(4, 3), logits(3, 5), np.array([4, 0, 0, 2]))
+
+
+def test_softmax_cross_entropy_at_labels_never_updates_the_probabilities(tmp_path):
+    """Regression: without the 1 / N the folded seed left dscores = probs, and the label update
+    then changed probs itself, which the other term's adjoint reads (relative error 0.17). The
+    rule takes a copy where folding leaves a bare name."""
+    f = derive_source('''
+    def f(W: "f[D, C]", X: "f[N, D]", y: "i[N]"):
+        N = X.shape[0]
+        e = np.exp(X @ W)
+        probs = e / np.sum(e, axis=1, keepdims=True)
+        return -np.sum(np.log(probs[np.arange(N), y])) + np.sum(probs ** 2)
+''', tmp_path, wrt=("W",))
+    assert "softmax + cross-entropy at labels" in f.source
+    assert "= probs.copy()\n" in f.source
+    assert "[arange_N, y] -= 1.0\n" in f.source
+    assert_grad_ok(f, logits(3, 4), logits(5, 3), np.array([0, 1, 3, 3, 2]))
