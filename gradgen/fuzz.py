@@ -1470,10 +1470,11 @@ class _Gen:
             prod = self.bin_node("*", *((y, logp)[::self.ch.choice([1, -1])]), form="op")
             return E("neg", [self._red(prod, self.ch.choice(["sum", "mean"]), None, False)], shape=(),
                      dparams=prod.dparams)
-        # pick: logp[np.arange(n), labels] (rank 2, classes last)
+        # pick: logp[np.arange(n), labels] (rank 2, classes last), or np.log(p[np.arange(n), labels])
         if rank != 2 or axis % 2 != 1:
             return logp
-        logp = self._named(logp)
+        pick_first = self.ch.chance(0.5)
+        logp = p if pick_first else self._named(logp)
         n, c = (self.length(d) for d in theta.shape)
         labels = np.array([self.ch.int(0, c - 1) for _ in range(n)], dtype=np.int64)
         name = self.fresh_name(["labels", "targets", "y_idx"])
@@ -1484,7 +1485,10 @@ class _Gen:
             rows = "{np}.arange({a}.shape[0])"
         picked = E("index", [logp, self._leaf(name, lab)], {"text": rows + ", {1}"}, (theta.shape[0],),
                    dparams=logp.dparams)
-        return E("neg", [self._red(picked, "mean", None, False, "fn")], shape=(), dparams=picked.dparams)
+        if pick_first:
+            picked = self.unary_node("log", picked, form="np")
+        how = self.ch.choice(["sum", "mean"]) if pick_first else "mean"
+        return E("neg", [self._red(picked, how, None, False, "fn")], shape=(), dparams=picked.dparams)
 
     def positive(self, a):
         """``a`` made positive (for log, sqrt, division, fractional powers)."""
@@ -2516,7 +2520,8 @@ class _Gen:
         picks (one number under a mask)."""
         own = {p.name for p in self.params}
         locals_ = [(n, v) for n, v in self.pool if n not in own and v.kind == "float" and v.shape and
-                   not v.pyfloat and self._owns(n)]
+                   not v.pyfloat and self._owns(n) and  # 0.5 written into integers would be 0
+                   not any(q.intvalued and q.name in v.dparams for q in self.params)]
         if not locals_:
             return False
         name, target = self.ch.choice(locals_[-4:])

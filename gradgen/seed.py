@@ -63,6 +63,10 @@ class Folder(ast.NodeTransformer):
             node.op, node.value = ast.Sub(), value.operand  # dx[i] += -(1.0 / n) reads dx[i] -= 1.0 / n
         elif isinstance(node.op, ast.Add) and is_seed_constant(value) and value.value < 0:
             node.op, node.value = ast.Sub(), _marked(-value.value)  # dx[i] += -1.0 reads dx[i] -= 1.0
+        elif isinstance(node.op, ast.Add) and isinstance(value, ast.BinOp) and isinstance(value.op, ast.Div) \
+                and is_seed_constant(value.left) and value.left.value < 0:
+            node.op = ast.Sub()  # dx[i] += -1.0 / n reads dx[i] -= 1.0 / n
+            node.value = ast.BinOp(left=_marked(-value.left.value), op=ast.Div(), right=value.right)
         return node
 
     def visit_BinOp(self, node):

@@ -207,14 +207,14 @@ def _softmax_cross_entropy(node: Node) -> Fused | None:
 
 
 def _softmax_cross_entropy_at_labels(node: Node, graph: Graph) -> Fused | None:
-    """np.sum(np.log(yhat[np.arange(N), y])) with yhat = softmax(theta) over the rows of an
-    (N, C) array: one label per row, so dtheta = dout * (onehot(y) - yhat), written as the
-    notes do: yhat scaled, then the label entries moved by dout (yhat - y, up to the sign)."""
+    """np.sum (or np.mean) of np.log(yhat[np.arange(N), y]) with yhat = softmax(theta) over the
+    rows of an (N, C) array: one label per row, so dtheta = dout * (onehot(y) - yhat) (over N
+    for the mean), written as the notes do: yhat scaled, then the label entries moved."""
     import ast
 
     from .shapes import static_value
 
-    if node.op != "sum" or node.attrs["axis"] is not None or node.attrs["keepdims"]:
+    if node.op not in ("sum", "mean") or node.attrs["axis"] is not None or node.attrs["keepdims"]:
         return None
     log = _producer(node.inputs[0], "log")
     pick = _producer(log.inputs[0], "getitem") if log is not None else None
@@ -236,4 +236,4 @@ def _softmax_cross_entropy_at_labels(node: Node, graph: Graph) -> Fused | None:
     if static_value(call.args[0], graph.values) != yhat.shape[0]:
         return None  # np.arange over every row, and no other: each row picks its label once
     return Fused("softmax_ce_at_labels", [soft.inputs[0]], values={"yhat": yhat, "rows": rows, "labels": labels},
-                 targets=["dtheta"])
+                 literals={"mean": node.op == "mean"}, targets=["dtheta"])

@@ -221,3 +221,20 @@ def test_softmax_cross_entropy_at_labels_never_updates_the_probabilities(tmp_pat
     assert "= probs.copy()\n" in f.source
     assert "[arange_N, y] -= 1.0\n" in f.source
     assert_grad_ok(f, logits(3, 4), logits(5, 3), np.array([0, 1, 3, 3, 2]))
+
+
+@pytest.mark.parametrize("reduce, scale", [("np.sum", 1.0), ("np.mean", 1 / 5)])
+def test_softmax_cross_entropy_at_labels_summed_or_averaged(reduce, scale, tmp_path):
+    f = derive_source(f'''
+    def f(W: "f[D, C]", X: "f[N, D]", y: "i[N]"):
+        e = np.exp(X @ W)
+        probs = e / np.sum(e, axis=1, keepdims=True)
+        return -{reduce}(np.log(probs[np.arange(X.shape[0]), y]))
+''', tmp_path, wrt=("W",))
+    assert "softmax + cross-entropy at labels" in f.source
+    X, W, y = logits(5, 3), logits(3, 4), np.array([1, 1, 0, 3, 2])
+    assert_grad_ok(f, W, X, y)
+    p = np.exp(X @ W)
+    p /= p.sum(axis=1, keepdims=True)
+    (dW,) = f.backward(W, X, y)
+    assert np.allclose(dW, scale * X.T @ (p - np.eye(4)[y]))
