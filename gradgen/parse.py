@@ -434,10 +434,18 @@ class _Parser:
         value.shape = tuple(a if a is not None else b for a, b in zip(value.shape, note.shape))
 
     def _augassign(self, stmt: ast.AugAssign):
+        target = stmt.target
+        if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+            # h[i] += v is h[i] = h[i] + v, as NumPy runs it (a repeated index adds once)
+            read = ast.copy_location(ast.Subscript(value=target.value, slice=target.slice, ctx=ast.Load()), target)
+            value = ast.copy_location(ast.BinOp(left=read, op=stmt.op, right=stmt.value), stmt)
+            self._begin(stmt)
+            self._setitem(stmt, target, value, f"{_OP_SYMBOL.get(type(stmt.op).__name__, '')}=")
+            return
         if not isinstance(stmt.target, ast.Name):
-            raise self.ctx.error(stmt.target, "augmented assignment into an array element mutates "
-                                 "it in place; gradgen does not support in-place updates yet",
-                                 hint="build a new array instead", construct="in-place assignment")
+            raise self.ctx.error(stmt.target, "augmented assignment into an attribute or part of an "
+                                 "expression is not supported",
+                                 hint="assign into a named array: h[i] += v", construct="in-place assignment")
         name = stmt.target.id
         current = self.env.get(name)
         if current is None:
@@ -480,28 +488,28 @@ class _Parser:
                         "change with it")
         return None
 
-    def _setitem(self, stmt, target: ast.Subscript, value_expr):
+    def _setitem(self, stmt, target: ast.Subscript, value_expr, sign: str = "="):
         """``a[index] = v`` on an array the function owns (see _shared): a new array, a with the
         entries at index replaced by v. Those entries of a had no say in the result, so a's
         adjoint is dout with them zeroed; v's is dout[index], summed back to v's shape."""
         name = target.value.id
         current = self._lower(target.value)
         shared = self._shared(name, current)
-        written = self.ctx.segment(target)
+        written = f"{self.ctx.segment(target)} {sign}"
         if shared is not None:
-            raise self.ctx.error(stmt, f"'{written} = ...' updates {shared}",
+            raise self.ctx.error(stmt, f"'{written} ...' updates {shared}",
                                  hint=f"assign into a copy ({name} = {name}.copy() first), or build the "
                                  "array with np.where or np.concatenate", construct="in-place assignment")
         value = self._lower(value_expr)
         replace, inputs, basic = self._index_values(target.slice)
         index = _rebuild(target.slice, replace)
         if value.active and current.dtype in ("int", "bool"):
-            raise self.ctx.error(stmt, f"'{written} = ...' writes a differentiable value into an array of "
+            raise self.ctx.error(stmt, f"'{written} ...' writes a differentiable value into an array of "
                                  f"{current.dtype}s, which drops its fraction and its gradient",
                                  hint=f"make '{name}' a float array (dtype=float)")
         masks = [v for v in inputs if v.dtype == "bool"]
         if value.active and not basic and not (len(inputs) == 1 and masks):
-            raise self.ctx.error(target.slice, f"'{written} = ...' writes a differentiable value at index "
+            raise self.ctx.error(target.slice, f"'{written} ...' writes a differentiable value at index "
                                  "arrays, which may name an entry twice; only the last write would count, "
                                  "and gradgen cannot tell which that is",
                                  hint="index with slices, integers or one boolean mask; or build the array "

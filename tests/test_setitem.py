@@ -150,6 +150,9 @@ def refusal(body: str) -> GradgenError:
     ("def f(x):\n    h = x.T\n    h[0] = 1.0\n    return np.sum(h)\n", "may be a view"),
     ("def f(x):\n    h = x * 2.0\n    g = h\n    h[0] = 1.0\n    return np.sum(g)\n", "which 'g' names too"),
     ("def f(x, v, i):\n    h = x * 2.0\n    h[i] = v\n    return np.sum(h)\n", "may name an entry twice"),
+    ("def f(x, v):\n    h = x * 2.0\n    h[[0, 0]] += v\n    return np.sum(h)\n",
+     "'h[[0, 0]] += ...' writes a differentiable value at index arrays"),
+    ("def f(x, v):\n    x[0] -= v\n    return np.sum(x)\n", "'x[0] -= ...' updates the caller's array 'x'"),
     ("def f(x, v):\n    h = np.zeros(3, dtype=int)\n    h[0] = v\n    return np.sum(h * x)\n",
      "array of ints"),
 ])
@@ -165,3 +168,20 @@ def test_np_newaxis_is_a_basic_index(tmp_path):
     f = derive_source("def f(x, w):\n    return np.sum(x[:, np.newaxis] * w)\n", tmp_path)
     assert_grad_ok(f, normal(3), normal(3, 2))
     assert "np.add.at" not in f.source and "[:, np.newaxis] = " in f.source
+
+
+@pytest.mark.parametrize("line", ["h[1:3] += v", "h[0] *= 2.0", "h[:, -1] -= v[0]", "h[h > 0.2] /= 3.0"])
+def test_augmented_assignment_into_part_of_an_array(line, tmp_path):
+    """h[i] += v is h[i] = h[i] + v, as NumPy runs it (so at index arrays, which may repeat an
+    entry that then adds once, it is refused: see the refusals below)."""
+    f = derive_source(f'''
+def f(x, W, v):
+    h = x @ W
+    {line}
+    return np.sum(np.tanh(h) * h)
+''', tmp_path)
+    x, W, v = normal(4, 2), normal(2, 3), normal(3)
+    assert_grad_ok(f, x, W, v)
+    h = x @ W
+    exec(line, {"np": np}, {"h": h, "v": v})
+    assert np.isclose(f.value_and_grad(x, W, v)[0], np.sum(np.tanh(h) * h))
