@@ -95,9 +95,11 @@ class Folder(ast.NodeTransformer):
             if op is ast.Div and b == 0:
                 return node
             return _marked(_ARITHMETIC[op](a, b))
-        if op is ast.Mult and is_seed_constant(left) and left.value == 1.0 and self._float(right):
-            return right
-        if op in (ast.Mult, ast.Div) and is_seed_constant(right) and right.value == 1.0 and self._float(left):
+        if op is ast.Mult and is_seed_constant(left) and left.value == 1.0 and \
+                (self._float(right) or _has_array(right, self.is_float)):
+            return right  # 1.0 * (1.0 - h ** 2) is 1.0 - h ** 2: float arrays in, the same floats out
+        if op in (ast.Mult, ast.Div) and is_seed_constant(right) and right.value == 1.0 and \
+                (self._float(left) or _has_array(left, self.is_float)):
             return left
         return node
 

@@ -130,6 +130,9 @@ HALF_MSE = '''
      [(4, 3), (4, 3)]),
     # 0.5 * np.mean(r ** 2): 2 * (0.5 / size) folds to 1.0 / size, then a division
     (HALF_MSE, None, "dh_minus_y = h_minus_y / np.size(h)", [(4, 3), (4, 3)]),
+    # 1.0 * (1.0 - tanh_h ** 2): the seed's 1.0 before an expression of float arrays goes
+    ('\n    def f(x: "f[N, D]", W: "f[D, H]"):\n        return np.sum(np.tanh(x @ W))\n', None,
+     "    dxW = 1.0 - tanh_xW ** 2 ", [(4, 3), (3, 2)]),
 ])
 def test_seed_derived_factors_read_like_the_notes(source, wrt, line, shapes, tmp_path):
     f = derive_source(source, tmp_path, wrt=wrt)
