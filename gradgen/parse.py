@@ -405,9 +405,9 @@ class _Parser:
             self._setitem(stmt, target, value_expr)
             return
         if isinstance(target, (ast.Subscript, ast.Attribute)):
-            raise self.ctx.error(target, "assigning into an array or attribute mutates it in place; "
-                                 "gradgen does not support in-place updates yet",
-                                 hint="build a new array instead, e.g. with np.where or np.concatenate",
+            raise self.ctx.error(target, "assigning into an attribute, or into part of an expression "
+                                 "('a[i][j] = ...'), changes an array in place where gradgen cannot follow it",
+                                 hint="assign into a named array the function made: h[i, j] = v",
                                  construct="in-place assignment")
         raise self.ctx.error(target, "this assignment target is not supported",
                              hint="assign to a single name")
@@ -868,9 +868,9 @@ class _Parser:
                 raise self.ctx.error(kw.value, "'**' arguments are not supported",
                                      hint="pass the arguments by name")
             if kw.arg == "out" and not own:
-                raise self.ctx.error(kw, "'out=' writes into an array in place; gradgen does not "
-                                     "support in-place updates yet", hint="drop out= and assign the result",
-                                     construct="in-place assignment")
+                raise self.ctx.error(kw, "'out=' writes into an array in place, which gradgen does "
+                                     "not follow", hint="drop out= and assign the result (h = np.exp(x)), "
+                                     "or update a name: h += b", construct="in-place assignment")
         for arg in expr.args:
             if isinstance(arg, ast.Starred):
                 raise self.ctx.error(arg, "'*' arguments are not supported", hint="pass the arguments one by one")
