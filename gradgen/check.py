@@ -50,21 +50,28 @@ def check_grad(fn, *args, wrt=None, eps=1e-6, tol=1e-6, seed=0) -> GradCheck:
     names = list(fn.__wrapped__.__code__.co_varnames[:fn.__wrapped__.__code__.co_argcount])
     args = list(args)
     positions = [names.index(n) for n in fn.wrt]
+    # a Python number stays one when passed (perturbed): as a 0-d array, s += 1.0 in the forward
+    # would change it in place, which a float never is
+    numbers = {i for i in positions if isinstance(args[i], (int, float)) and not isinstance(args[i], bool)}
     for i in positions:
         args[i] = np.array(args[i], dtype=np.float64)
-    out = np.asarray(fn(*args), dtype=np.float64)
+
+    def passed():
+        return [float(a) if i in numbers else a for i, a in enumerate(args)]
+
+    out = np.asarray(fn(*passed()), dtype=np.float64)
     rng = np.random.default_rng(seed)
     dout = None if out.ndim == 0 else rng.standard_normal(out.shape)
 
     def objective():
-        value = np.asarray(fn(*args), dtype=np.float64)
+        value = np.asarray(fn(*passed()), dtype=np.float64)
         return float(value) if dout is None else float(np.sum(dout * value))
 
     # central differences carry rounding noise of about eps_machine * |f| / eps: differences
     # below a few times that are not evidence of a wrong gradient (a true zero stays zero)
     noise = 10 * np.finfo(np.float64).eps * max(abs(objective()), 1.0) / eps
     kwargs = {} if dout is None else {fn.seed_name: dout}
-    grads = fn.backward(*args, **kwargs)
+    grads = fn.backward(*passed(), **kwargs)
     errors, analytic, numeric = {}, {}, {}
     for name, i, grad in zip(fn.wrt, positions, grads):
         x = args[i]

@@ -471,7 +471,9 @@ class _Parser:
         """Why updating ``name``'s array in place could be seen from elsewhere, or None when
         nothing else can see it: a new array made in this function (or an immutable number),
         under no other name and with no view taken of it. Then ``h += b`` is ``h = h + b``."""
-        if value.kind == "param" and not value.python_scalar:
+        if (value.kind == "const" and value.rank == 0) or (value.kind == "param" and value.python_scalar):
+            return None  # a number: h += b binds h to a new one, whoever else holds the old
+        if value.kind == "param":
             return f"the caller's array '{value.hint}' in place"
         if value.kind == "global":
             return f"the module-level array '{value.hint}' in place"

@@ -212,3 +212,19 @@ def f(x: "f[N, D]", W: "f[D, H]", b: "f[H]", a: "f[H]"):
     assert "    loss = 0.0\n    loss += " in forward
     # tanh's adjoint reads g as tanh made it, and a's reads it too: g *= a goes into a new array
     assert re.search(r"^    g_2 = g \* a$", forward, re.M)
+
+
+def test_a_number_under_two_names_is_still_a_number(tmp_path):
+    """loss = 0.0; total = loss; loss += ...: a float is never changed in place."""
+    f = derive_source('''
+def f(x, s: float):
+    loss = 0.0
+    total = loss
+    loss += np.sum(x ** 2)
+    t = s
+    s += 1.0
+    return loss + total + s * t
+''', tmp_path)
+    x = normal(3)
+    assert_grad_ok(f, x, 0.7)
+    assert np.isclose(f.value_and_grad(x, 0.7)[0], np.sum(x ** 2) + 1.7 * 0.7)
