@@ -551,6 +551,8 @@ class _Gen:
             fn = self.ch.choice(["log1p", "expm1", "log2", "log10", "exp2", "square", "reciprocal",
                                  "cbrt", "sinh", "cosh", "tan", "arcsin", "arccos", "arctan",
                                  "arcsinh", "arccosh", "arctanh"])
+            if fn == "reciprocal" and any(q.intvalued and q.name in a.dparams for q in self.params):
+                fn = "log1p"  # np.reciprocal of integers divides as integers: 1 // 3 is 0
             if fn in ("log1p", "log2", "log10", "reciprocal"):
                 a = self.positive(a)
             elif fn in ("tan", "arcsin", "arccos", "arctanh"):

@@ -452,7 +452,8 @@ class _Parser:
             raise self.ctx.error(stmt.target, f"'{name}' is used before it is assigned")
         op = type(stmt.op).__name__
         sym = _OP_SYMBOL.get(op, op)
-        if current.active or self._mentions_active(stmt.value):
+        if current.active or self._mentions_active(stmt.value) or current.rank != 0:
+            # an index array updated in place matters too: j = idx; idx += 1 changes j
             shared = self._shared(name, current)
             if shared is not None:
                 raise self.ctx.error(stmt, f"'{name} {sym}= ...' updates {shared}",
@@ -1639,6 +1640,8 @@ def _constructed_dtype(call: ast.Call, fname: str) -> str | None:
 def _makes_new_array(node: Node, scope) -> bool:
     """Whether ``node``'s result is a new array or a number, never an input or a view of one."""
     if node.op in api.NEW_ARRAYS or node.op == "setitem":  # a[i] = v: a's array, which a owns
+        return True
+    if node.op == "nondiff" and node.attrs.get("elementwise"):  # x > 0, mask & other: new arrays
         return True
     call = node.expr
     if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Attribute, ast.Name)):

@@ -107,6 +107,8 @@ def refusal(body: str) -> GradgenError:
      "h += 1.0", "line 5 took a view of it"),
     ("def f(x):\n    h = np.zeros(3)\n    v = h[:2].T\n    h += x\n    return np.sum(h) + np.sum(v)\n",
      "h += x", "line 5 took a view of it"),
+    ("def f(x):\n    idx = np.arange(3)\n    j = idx\n    idx += 1\n    return np.sum(x[j])\n",
+     "idx += 1", "which 'j' names too"),  # no gradient flows through idx, but x[j] reads it
     ("def f(x):\n    h = np.asarray(x)\n    h += 1.0\n    return np.sum(h)\n",
      "h += 1.0", "may be a view"),
     ("def f(x):\n    h = x\n    h += 1.0\n    return np.sum(h)\n",
