@@ -319,6 +319,58 @@ def attention_args(T=64, E=128, A=64):
     return make
 
 
+# -- CS231n's two-layer net, written as the assignment writes it ---------------------------
+# in-place updates (scores -=, loss +=) and the softmax loss at integer labels
+
+def two_layer(W1: "f[D, H]", b1: "f[H]", W2: "f[H, C]", b2: "f[C]", X: "f[N, D]", y: "i[N]", reg: float):
+    N, D = X.shape
+    h1 = np.maximum(0, X @ W1 + b1)  # @, not .dot: autograd's boxes have no .dot method
+    scores = h1 @ W2 + b2
+    scores -= np.max(scores, axis=1, keepdims=True)
+    exp_scores = np.exp(scores)
+    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)
+    loss = -np.sum(np.log(probs[np.arange(N), y])) / N
+    loss += reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+    return loss
+
+
+def two_layer_hand(W1, b1, W2, b2, X, y, reg):
+    N, D = X.shape
+    h1 = np.maximum(0, X @ W1 + b1)
+    scores = h1 @ W2 + b2
+    scores -= np.max(scores, axis=1, keepdims=True)
+    exp_scores = np.exp(scores)
+    probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)
+    loss = -np.sum(np.log(probs[np.arange(N), y])) / N
+    loss += reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+    dscores = probs  # the assignment's backward: probs is not read again
+    dscores[np.arange(N), y] -= 1
+    dscores /= N
+    dh1 = dscores.dot(W2.T)
+    dh1[h1 <= 0] = 0
+    return loss, (X.T.dot(dh1) + 2 * reg * W1, dh1.sum(axis=0), h1.T.dot(dscores) + 2 * reg * W2,
+                  dscores.sum(axis=0))
+
+
+def two_layer_torch(W1, b1, W2, b2, X, y, reg):
+    import torch
+    N = X.shape[0]
+    h1 = torch.clamp(X @ W1 + b1, min=0)
+    scores = h1 @ W2 + b2
+    scores = scores - scores.max(dim=1, keepdim=True).values
+    exp_scores = torch.exp(scores)
+    probs = exp_scores / exp_scores.sum(dim=1, keepdim=True)
+    loss = -torch.sum(torch.log(probs[torch.arange(N), y])) / N
+    return loss + reg * (torch.sum(W1 * W1) + torch.sum(W2 * W2))
+
+
+def two_layer_args(N=200, D=3072, H=100, C=10):
+    def make(rng):
+        return (rng.standard_normal((D, H)) * 1e-2, np.zeros(H), rng.standard_normal((H, C)) * 1e-2,
+                np.zeros(C), rng.standard_normal((N, D)), rng.integers(0, C, N), 0.05)
+    return make
+
+
 # -- the list ----------------------------------------------------------------------------
 
 def all_workloads() -> list[Workload]:
@@ -338,6 +390,8 @@ def all_workloads() -> list[Workload]:
                       layer_norm_hand, layer_norm_torch, params={"N": 128, "D": 512}))
     w.append(Workload("attention T=64 E=128 A=64", attention, ("X", "Wq", "Wk", "Wv"),
                       attention_args(), attention_hand, attention_torch, params={"T": 64, "E": 128, "A": 64}))
+    w.append(Workload("CS231n two-layer net N=200", two_layer, ("W1", "b1", "W2", "b2"), two_layer_args(),
+                      two_layer_hand, two_layer_torch, params=dict(N=200, D=3072, H=100, C=10)))
     return w
 
 
