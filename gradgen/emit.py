@@ -17,7 +17,7 @@ import astor
 
 from . import shapes, templating
 from .errors import SourceContext
-from .graph import PLACEHOLDER, Graph, clone, placeholders_in, substitute
+from .graph import PLACEHOLDER, Graph, clone, placeholders_in, substitute, swap_names
 from .reverse import SEED, Backward
 from .numpy_api import TEMPLATE_IMPORTS
 from .scope import BUILTIN_NAMES, ModuleScope, header_statements
@@ -271,22 +271,17 @@ class _FunctionBuilder:
 
     def _resolve(self, tree):
         """Replace every placeholder (values, adjoints, temporaries, the seed) with final code."""
-        builder = self
+        def resolve(node):
+            if node.id == SEED:
+                return ast.Name(id=self.seed, ctx=node.ctx)
+            m = _ANY_PLACEHOLDER.match(node.id)
+            if m is None:
+                return None
+            if m.group(1) == "g" and not isinstance(node.ctx, ast.Store):
+                return self._value_expr(int(m.group(2)))
+            return ast.Name(id=self.names[node.id], ctx=node.ctx)
 
-        class _Resolve(ast.NodeTransformer):
-            def visit_Name(self, node):
-                if node.id == SEED:
-                    return ast.Name(id=builder.seed, ctx=node.ctx)
-                m = _ANY_PLACEHOLDER.match(node.id)
-                if m is None:
-                    return node
-                if m.group(1) == "g":
-                    if isinstance(node.ctx, ast.Store):
-                        return ast.Name(id=builder.names[node.id], ctx=node.ctx)
-                    return builder._value_expr(int(m.group(2)))
-                return ast.Name(id=builder.names[node.id], ctx=node.ctx)
-
-        return _Resolve().visit(tree)
+        return swap_names(tree, resolve)
 
     # -- the functions -------------------------------------------------------
 

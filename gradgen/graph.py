@@ -121,17 +121,33 @@ class Graph:
         raise KeyError(name)
 
 
+def swap_names(tree: ast.AST, swap) -> ast.AST:
+    """``tree`` (changed in place) with each name node replaced by ``swap(node)``, where that
+    gives a node, and left as it is where it gives None."""
+
+    class _Swap(ast.NodeTransformer):
+        def visit_Name(self, node):
+            new = swap(node)
+            return node if new is None else new
+
+    return _Swap().visit(tree)
+
+
 def substitute(expr: ast.AST, mapping) -> ast.AST:
     """Copy ``expr`` with each placeholder name replaced by ``mapping(value_id)``."""
 
-    class _Sub(ast.NodeTransformer):
-        def visit_Name(self, node):
-            m = PLACEHOLDER.match(node.id)
-            if m is None:
-                return node
-            return mapping(int(m.group(1)))
+    def swap(node):
+        m = PLACEHOLDER.match(node.id)
+        return None if m is None else mapping(int(m.group(1)))
 
-    return _Sub().visit(clone(expr))
+    return swap_names(clone(expr), swap)
+
+
+def written_array(target: ast.expr) -> ast.expr:
+    """The array an assignment target writes into: dx of dx[rows, y], dx of dx itself."""
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    return target
 
 
 def placeholders_in(tree: ast.AST) -> list[int]:

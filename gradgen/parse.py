@@ -14,7 +14,7 @@ import operator
 
 from . import numpy_api as api
 from .errors import GradgenError, SourceContext
-from .graph import Graph, Node, Param, Region, Statement, Value
+from .graph import Graph, Node, Param, Region, Statement, Value, swap_names
 from . import shapes
 from .scope import ModuleScope
 from .shapes import ShapeMismatch, infer_shape, static_value
@@ -1663,7 +1663,7 @@ def _reads_around(node: Node, value: Value, scope) -> bool:
         if not (isinstance(ref, ast.Name) and ref.id == value.placeholder):
             continue
         parent = parents.get(id(ref))
-        if isinstance(parent, ast.Attribute) and parent.attr in ("shape", "ndim", "size", "dtype"):
+        if isinstance(parent, ast.Attribute) and parent.attr in _PASSIVE_ATTRIBUTES:
             continue
         if isinstance(parent, ast.Compare):
             continue
@@ -1809,14 +1809,8 @@ def _assigned_names(fn: ast.FunctionDef) -> set[str]:
 
 def _with_number(tree: ast.AST, name: str, number: int) -> ast.AST:
     """``tree`` with each read of ``name`` replaced by the literal ``number``."""
-
-    class _Substitute(ast.NodeTransformer):
-        def visit_Name(self, node):
-            if node.id == name and isinstance(node.ctx, ast.Load):
-                return ast.copy_location(ast.Constant(number), node)
-            return node
-
-    return _Substitute().visit(tree)
+    return swap_names(tree, lambda node: ast.copy_location(ast.Constant(number), node)
+                      if node.id == name and isinstance(node.ctx, ast.Load) else None)
 
 
 def _renamed(fn: ast.FunctionDef, body: list[ast.stmt], values: dict[str, Value]):
@@ -1833,13 +1827,10 @@ def _renamed(fn: ast.FunctionDef, body: list[ast.stmt], values: dict[str, Value]
     if not rename:
         return body, rename
 
-    class _Rename(ast.NodeTransformer):
-        def visit_Name(self, node):
-            if node.id in rename:
-                return ast.copy_location(ast.Name(id=rename[node.id], ctx=node.ctx), node)
-            return node
+    def swap(node):
+        return ast.copy_location(ast.Name(id=rename[node.id], ctx=node.ctx), node) if node.id in rename else None
 
-    return [_Rename().visit(copy.deepcopy(s)) for s in body], rename
+    return [swap_names(copy.deepcopy(s), swap) for s in body], rename
 
 
 def _is_derive(decorator: ast.expr) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import seed, shapes, templating
 from .errors import SourceContext
-from .graph import PLACEHOLDER, Graph, Statement, Value, clone
+from .graph import PLACEHOLDER, Graph, Statement, Value, clone, swap_names, written_array
 from .numpy_api import BINARY_FUNCS, UNARY_OPS
 from .rules import adjoint_rules
 
@@ -360,24 +360,18 @@ def _copied_before_update(stmts: list[ast.stmt]) -> list[ast.stmt]:
     dtheta[rows, y] += dout) must own it: where folding the seed left a bare name (dtheta =
     yhat), the update would change that array too, so it takes a copy."""
     for i, stmt in enumerate(stmts):
-        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name)
-                and isinstance(stmt.value, ast.Name)):
-            continue
-        name = stmt.targets[0].id
-        later = [t for s in stmts[i + 1:] for t in (s.targets if isinstance(s, ast.Assign) else
-                                                   [s.target] if isinstance(s, ast.AugAssign) else [])]
-        if any(isinstance(t, ast.Subscript) and _updated_name(t) == name for t in later) or \
-                any(isinstance(s, ast.AugAssign) and isinstance(s.target, ast.Name) and s.target.id == name
-                    for s in stmts[i + 1:]):
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) \
+                and isinstance(stmt.value, ast.Name) and any(_updates(s, stmt.targets[0].id) for s in stmts[i + 1:]):
             stmt.value = ast.Call(func=ast.Attribute(value=stmt.value, attr="copy", ctx=ast.Load()),
                                   args=[], keywords=[])
     return stmts
 
 
-def _updated_name(target) -> str | None:
-    while isinstance(target, ast.Subscript):
-        target = target.value
-    return target.id if isinstance(target, ast.Name) else None
+def _updates(stmt: ast.stmt, name: str) -> bool:
+    """Whether ``stmt`` writes into ``name``'s array: name[i] = ..., name += ..., name[i] += ..."""
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AugAssign) else []
+    return any((isinstance(t, ast.Subscript) or isinstance(stmt, ast.AugAssign)) and
+               isinstance(written_array(t), ast.Name) and written_array(t).id == name for t in targets)
 
 
 def _python_float(name: str, values) -> bool:
@@ -431,26 +425,16 @@ class _user_macro:
             text = jinja2.Template(self.rule.template, undefined=jinja2.StrictUndefined).render(
                 **{k: f"({v})" for k, v in names.items()})
             return f"{dx} = {text}"
-        expr = self.rule.adjoints[self.position]
-
-        class _Swap(ast.NodeTransformer):
-            def visit_Name(self, node):
-                if node.id in names:
-                    return ast.parse(names[node.id], mode="eval").body
-                return node
-
-        return f"{dx} = {ast.unparse(_Swap().visit(clone(expr)))}"
+        expr = swap_names(clone(self.rule.adjoints[self.position]),
+                          lambda node: ast.parse(names[node.id], mode="eval").body if node.id in names else None)
+        return f"{dx} = {ast.unparse(expr)}"
 
 
 _SPREAD = "__gspread__"
 
 
 def _replace_name(tree, name, expr):
-    class _Swap(ast.NodeTransformer):
-        def visit_Name(self, node):
-            return clone(expr) if node.id == name else node
-
-    return _Swap().visit(tree)
+    return swap_names(tree, lambda node: clone(expr) if node.id == name else None)
 
 
 def _folds(call) -> bool:

@@ -231,16 +231,20 @@ def _copy(node, position, x):
     return RuleCall("elementwise", "copy", "dx")
 
 
+def _index_text(index: ast.expr) -> str:
+    """An index as written between brackets: ':, 0', 'arange_N, y'."""
+    return ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=index, ctx=ast.Load()))[2:-1]
+
+
 def _getitem(node, position, x):
     index = node.expr.slice
     if node.attrs["basic"]:
-        text = ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=index, ctx=ast.Load()))[2:-1]
         return RuleCall("shape", "getitem_basic", "dx", values={"x": x},
-                        literals={"index": text})
+                        literals={"index": _index_text(index)})
     parts = index.elts if isinstance(index, ast.Tuple) else [index]
     rows = _int_array(index, node) and x.rank != 0  # L[words]: whole rows by an integer array
     if any(isinstance(p, ast.Slice) for p in parts):  # np.add.at takes slices as np.s_[...]
-        text = "np.s_" + ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=index, ctx=ast.Load()))[1:]
+        text = f"np.s_[{_index_text(index)}]"
     else:
         text = ast.unparse(index)
     return RuleCall("shape", "getitem_scatter", "dx", values={"x": x},
@@ -248,7 +252,7 @@ def _getitem(node, position, x):
 
 
 def _setitem(node, position, x):
-    index = ast.unparse(ast.Subscript(value=ast.Name(id="_"), slice=node.expr.slice, ctx=ast.Load()))[2:-1]
+    index = _index_text(node.expr.slice)
     if position == 0:
         return RuleCall("shape", "setitem_a", "da", literals={"index": index})
     # dout[index] is a view of dout for a basic index: the caller gets a copy if it is returned

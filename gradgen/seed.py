@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 
-from .graph import clone
+from .graph import clone, written_array
 
 _ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
                ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
@@ -155,18 +155,12 @@ def stray(tree, arrayish) -> bool:
         while isinstance(parents.get(id(top)), (ast.BinOp, ast.UnaryOp)):
             top = parents[id(top)]
         update = parents.get(id(top))
-        if isinstance(update, ast.AugAssign) and update.value is top and _has_array(_base(update.target), arrayish):
+        if isinstance(update, ast.AugAssign) and update.value is top and \
+                _has_array(written_array(update.target), arrayish):
             continue  # dx[rows, y] += -1.0 / n: cast into the array's precision
         if not _has_array(top, arrayish):
             return True
     return False
-
-
-def _base(target):
-    """The array an assignment target writes into: dx of dx[rows, y]."""
-    while isinstance(target, ast.Subscript):
-        target = target.value
-    return target
 
 
 def _has_array(expr, arrayish) -> bool:
