@@ -1831,6 +1831,24 @@ class _Gen:
         return E("reshape", [a], {"form": "literal", "dims": factors, "minus": minus}, shape,
                  dparams=a.dparams)
 
+    def _slice_of(self, d):
+        """A slice along an axis of length d, as written between brackets, and the length of
+        what it picks (d itself when it picks the whole axis in order)."""
+        n = self.length(d)
+        start = self.ch.int(0, n - 1)
+        stop = self.ch.int(start + 1, n)
+        step = self.ch.choice([1, 1, 1, 2, -1])
+        if step == -1:
+            text, length = "::-1", n
+        elif step == 2:
+            text, length = f"{start or ''}::2", len(range(start, n, 2))
+        else:
+            text = f"{start or ''}:{'' if stop == n else stop}"
+            if self.ch.chance(0.3) and stop < n:
+                text = f"{start or ''}:{stop - n}"  # a negative stop
+            length = stop - start
+        return text, d if length == n and step == 1 else self.anon_dim(length)
+
     def _index(self, depth):
         a = self.expr(depth - 1)
         if a.pyfloat or not a.shape:
@@ -1853,20 +1871,7 @@ class _Gen:
             return E("index", [a], {"text": ", ".join(lead + [str(i)])}, a.shape[:k] + a.shape[k + 1:],
                      dparams=a.dparams)
         if kind == "slice":
-            start = self.ch.int(0, n - 1)
-            stop = self.ch.int(start + 1, n)
-            step = self.ch.choice([1, 1, 1, 2, -1])
-            if step == -1:
-                text, length = "::-1", n
-            elif step == 2:
-                text, length = f"{start or ''}::2", len(range(start, n, 2))
-            else:
-                text = f"{start or ''}:{'' if stop == n else stop}"
-                if self.ch.chance(0.3) and stop < n:
-                    text = f"{start or ''}:{stop - n}"  # a negative stop
-                length = stop - start
-            full = length == n and step == 1
-            d = a.shape[k] if full else self.anon_dim(length)
+            text, d = self._slice_of(a.shape[k])
             return E("index", [a], {"text": ", ".join(lead + [text])}, a.shape[:k] + (d,) + a.shape[k + 1:],
                      dparams=a.dparams)
         if kind == "newaxis":
@@ -2536,18 +2541,8 @@ class _Gen:
         if kind == "int":
             text, picked = lead + [str(self.ch.int(-n, n - 1))], shape[:k] + shape[k + 1:]
         elif kind == "slice":
-            start = self.ch.int(0, n - 1)
-            step = self.ch.choice([1, 1, 2, -1])
-            if step == -1:
-                part, length = "::-1", n
-            elif step == 2:
-                part, length = f"{start or ''}::2", len(range(start, n, 2))
-            else:
-                stop = self.ch.int(start + 1, n)
-                part, length = f"{start or ''}:{'' if stop == n else stop}", stop - start
-            text = lead + [part]
-            d = shape[k] if length == n and step == 1 else self.anon_dim(length)
-            picked = shape[:k] + (d,) + shape[k + 1:]
+            part, d = self._slice_of(shape[k])
+            text, picked = lead + [part], shape[:k] + (d,) + shape[k + 1:]
         else:
             bits = self._bools((n,))
             bits[self.ch.int(0, n - 1)] = True
